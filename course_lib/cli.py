@@ -1,0 +1,138 @@
+"""The ``course`` command: one entry point for students, instructors and CI.
+
+Each subcommand is a thin layer over a course_lib function, so everything it does can also be
+called from Python (and is tested that way). Heavy imports (nbclient, nbgrader) happen inside
+the subcommand that needs them: ``course --help`` and ``course doctor`` stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _cmd_doctor(args) -> int:
+    from . import device
+
+    findings = device.report()
+    print(device.format_report(findings))
+    problems = [f for f in findings if not f.ok]
+    print(f"\n{len(problems)} problem(s)." if problems else "\nAll set.")
+    return 1 if problems else 0
+
+
+def _cmd_run(args) -> int:
+    from . import device, notebooks
+
+    repo = Path(args.repo) if args.repo else notebooks.find_repo()
+    profile = args.profile or device.profile()
+    paths = notebooks.resolve(repo, args.names, student=args.student)
+    out = Path(args.out) / ("student" if args.student else "solutions")
+    kind = "student" if args.student else "solution"
+    print(f"Running {len(paths)} {kind} notebook(s), profile {profile}, executed copies in {out}")
+    results = []
+    for i, path in enumerate(paths, 1):
+        print(f"[{i}/{len(paths)}] {path.parent.name} ...", end=" ", flush=True)
+        result = notebooks.run_notebook(path, out, profile=profile, student=args.student,
+                                        timeout=args.timeout)
+        print(f"{result.status} ({result.seconds:.1f} s)", flush=True)
+        results.append(result)
+    print()
+    print(notebooks.format_table(results))
+    return 1 if any(r.failed for r in results) else 0
+
+
+def _cmd_release(args) -> int:
+    from . import notebooks
+    from .grading.release import release
+
+    repo = Path(args.repo) if args.repo else notebooks.find_repo()
+    results = release(repo, notebooks.assignment_names(repo, args.names), check=args.check)
+    stale = [r for r in results if not r.in_sync]
+    for r in results:
+        if r.in_sync:
+            print(f"{r.assignment}: up to date")
+            continue
+        what = "differs from a fresh release" if args.check else "released"
+        print(f"{r.assignment}: {what}")
+        for label, items in (("changed", r.changed), ("missing", r.missing), ("extra", r.extra)):
+            for item in items:
+                print(f"  {label}: notebooks/{r.assignment}/{item}")
+    if args.check and stale:
+        print(f"\n{len(stale)} assignment(s) out of date: run `course release "
+              f"{' '.join(r.assignment for r in stale)}` and commit notebooks/.")
+        return 1
+    return 0
+
+
+def _cmd_grade(args) -> int:
+    from . import notebooks
+    from .grading.autograde import grade
+
+    repo = Path(args.repo) if args.repo else notebooks.find_repo()
+
+    def progress(row):
+        print(f"  {row.student_id}: {row.status} {row.score:g}/{row.max_score:g}"
+              + (f"  ({row.reason})" if row.reason else ""), flush=True)
+
+    print(f"Grading {args.assignment} submissions from {args.submissions}")
+    rows = grade(repo, args.assignment, Path(args.submissions), Path(args.out),
+                 cell_timeout=args.timeout, progress=progress)
+    errors = sum(r.status == "error" for r in rows)
+    csv_path = Path(args.out) / "grades.csv"
+    print(f"\n{len(rows)} submission(s), {errors} error(s). Grades: {csv_path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="course",
+        description="Run, release and grade the deep-learning course's notebooks.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("doctor", help="check Python, packages, Keras backend, GPU and data")
+    p.set_defaults(func=_cmd_doctor)
+
+    p = sub.add_parser("run", help="execute notebooks headless and print a status table")
+    p.add_argument("names", nargs="*", metavar="NAME",
+                   help="assignments to run, e.g. 01 or 01_activations (default: all)")
+    p.add_argument("--profile", choices=["quick", "full"],
+                   help="experiment size (default: full with a GPU, quick without)")
+    p.add_argument("--student", action="store_true",
+                   help="run the student versions from notebooks/ instead of solutions/")
+    p.add_argument("--out", default="course_output/run", help="folder for executed copies")
+    p.add_argument("--timeout", type=int, default=1200, help="seconds one cell may run")
+    p.add_argument("--repo", help="course repository (default: found from the current folder)")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("release", help="build notebooks/ from solutions/ with nbgrader")
+    p.add_argument("names", nargs="*", metavar="NAME", help="assignments (default: all)")
+    p.add_argument("--check", action="store_true",
+                   help="change nothing; exit 1 if notebooks/ differs from a fresh release")
+    p.add_argument("--repo", help="course repository (default: found from the current folder)")
+    p.set_defaults(func=_cmd_release)
+
+    p = sub.add_parser("grade", help="autograde submissions; write grades.csv and feedback")
+    p.add_argument("assignment", help="assignment id, e.g. 01_activations")
+    p.add_argument("submissions",
+                   help="folder of <student_id>.ipynb files, or an nbgrader submitted/ tree")
+    p.add_argument("--out", required=True, help="folder for grades.csv and feedback/")
+    p.add_argument("--timeout", type=int, default=120, help="seconds one cell may run")
+    p.add_argument("--repo", help="course repository (default: found from the current folder)")
+    p.set_defaults(func=_cmd_grade)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"course {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

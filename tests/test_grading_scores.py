@@ -1,0 +1,82 @@
+"""Real nbgrader on every assignment: solution = full marks, release = 0, partial in between.
+
+Also the `course grade` command on a folder with a correct, a blank, a partial and an
+invalid-JSON submission: the right scores, statuses and reasons, one feedback page each,
+and no hidden test in any feedback page.
+"""
+
+import csv
+import shutil
+
+import nbformat
+import pytest
+from conftest import ASSIGNMENTS, REPO, notebook_path, partial_submission
+
+from course_lib.cli import main
+from course_lib.grading.autograde import grade
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_solution_full_release_zero_partial_between(assignment, tmp_path):
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    shutil.copy(notebook_path(assignment), subs / "solution.ipynb")
+    shutil.copy(notebook_path(assignment, student=True), subs / "release.ipynb")
+    nbformat.write(partial_submission(assignment, solved=1), subs / "partial.ipynb")
+    rows = {r.student_id: r for r in grade(REPO, assignment, subs, tmp_path / "out")}
+
+    assert all(r.status == "graded" for r in rows.values()), {k: r.reason for k, r in rows.items()}
+    full = rows["solution"]
+    assert full.auto_max_score > 0
+    assert full.auto_score == full.auto_max_score, full.reason
+    assert rows["release"].auto_score == 0
+    assert 0 < rows["partial"].auto_score < full.auto_max_score, rows["partial"].reason
+
+
+def test_course_grade_command_on_a_mixed_folder(tmp_path, capsys):
+    assignment = ASSIGNMENTS[0]
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    shutil.copy(notebook_path(assignment), subs / "ada.ipynb")
+    shutil.copy(notebook_path(assignment, student=True), subs / "blank.ipynb")
+    nbformat.write(partial_submission(assignment, solved=1), subs / "half.ipynb")
+    (subs / "broken.ipynb").write_text('{"cells": [ {"cell_type": "code", ')
+    out = tmp_path / "out"
+
+    assert main(["grade", assignment, str(subs), "--out", str(out), "--repo", str(REPO)]) == 0
+    with open(out / "grades.csv", newline="") as fh:
+        rows = {r["student_id"]: r for r in csv.DictReader(fh)}
+    assert set(rows) == {"ada", "blank", "half", "broken"}
+    assert {"student_id", "assignment", "score", "max_score", "status", "reason"} <= set(
+        rows["ada"])
+    top = float(rows["ada"]["auto_max_score"])
+    assert (rows["ada"]["status"], float(rows["ada"]["auto_score"])) == ("graded", top)
+    assert (rows["blank"]["status"], float(rows["blank"]["score"])) == ("graded", 0)
+    assert rows["half"]["status"] == "graded" and 0 < float(rows["half"]["score"]) < top
+    assert rows["broken"]["status"] == "error"
+    assert "not valid notebook JSON" in rows["broken"]["reason"]
+    assert "tests not passed" in rows["blank"]["reason"]
+
+    pages = sorted(p.name for p in (out / "feedback").iterdir())
+    assert pages == ["ada.html", "blank.html", "half.html"]
+    for page in (out / "feedback").iterdir():
+        html = page.read_text()
+        assert "BEGIN HIDDEN TESTS" not in html
+        hidden = _hidden_lines(assignment)
+        leaked = [line for line in hidden if line in html]
+        assert not leaked, f"{page.name} shows hidden test code: {leaked[:2]}"
+
+
+def _hidden_lines(assignment):
+    """Distinctive lines from the hidden test regions of an assignment's solution."""
+    lines = []
+    for cell in nbformat.read(notebook_path(assignment), as_version=4).cells:
+        inside = False
+        for line in cell.source.splitlines():
+            if "BEGIN HIDDEN TESTS" in line:
+                inside = True
+            elif "END HIDDEN TESTS" in line:
+                inside = False
+            elif inside and len(line.strip()) > 25:
+                lines.append(line.strip().replace("<", "&lt;").replace(">", "&gt;"))
+    return lines

@@ -1,0 +1,71 @@
+"""Every notebook runs headless: solutions pass every check, student versions fail cleanly.
+
+"Fail cleanly" means every test cell of an untouched student notebook fails with a check
+message (CheckFailed or NotImplementedError), and no other cell fails. That proves both that
+the notebook runs without the answers and that its checks can fail.
+"""
+
+import nbformat
+import pytest
+from conftest import ASSIGNMENTS, notebook_path
+
+from course_lib.notebooks import run_notebook
+
+
+def _test_cells(nb):
+    return [c for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"]
+
+
+def _errors(cell):
+    return [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_solution_runs_and_passes_every_check(assignment, tmp_path):
+    result = run_notebook(notebook_path(assignment), tmp_path, profile="quick")
+    assert result.status == "ok", result.detail
+    executed = nbformat.read(result.output, as_version=4)
+    tests = _test_cells(executed)
+    assert tests, f"{assignment} has no graded test cell"
+    for cell in tests:
+        assert not _errors(cell), cell.metadata["nbgrader"]["grade_id"]
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_student_version_fails_cleanly(assignment, tmp_path):
+    result = run_notebook(notebook_path(assignment, student=True), tmp_path, profile="quick",
+                          student=True)
+    assert result.status == "open exercises", result.detail
+    executed = nbformat.read(result.output, as_version=4)
+    for cell in _test_cells(executed):
+        errors = _errors(cell)
+        gid = cell.metadata["nbgrader"]["grade_id"]
+        assert errors, f"{gid} passed without an answer: the check cannot fail"
+        assert errors[0]["ename"] in ("CheckFailed", "NotImplementedError"), (gid, errors[0])
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_committed_notebooks_have_no_outputs(assignment):
+    for student in (False, True):
+        nb = nbformat.read(notebook_path(assignment, student), as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert not cell.outputs and cell.execution_count is None, (assignment, student)
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_notebook_anatomy(assignment):
+    """Title, Colab badge, setup cell, learning goals, summary pointing onward."""
+    nb = nbformat.read(notebook_path(assignment), as_version=4)
+    text = [c.source for c in nb.cells]
+    assert text[0].startswith(f"# {assignment[:2]} ·"), "first cell is the title"
+    badge = "colab.research.google.com/github/"
+    assert any(badge in t and f"notebooks/{assignment}/{assignment}.ipynb" in t for t in text[:3])
+    setup = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "setup"]
+    assert setup and "device.setup(" in setup[0].source
+    assert any(t.startswith("## Learning goals") for t in text)
+    assert nb.cells[-1].source.startswith("## Summary")
+    later = [a for a in ASSIGNMENTS if a > assignment]
+    if later:
+        assert later[0] in nb.cells[-1].source or "Next" in nb.cells[-1].source
