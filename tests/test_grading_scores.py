@@ -41,24 +41,28 @@ def test_course_grade_command_on_a_mixed_folder(tmp_path, capsys):
     shutil.copy(notebook_path(assignment, student=True), subs / "blank.ipynb")
     nbformat.write(partial_submission(assignment, solved=1), subs / "half.ipynb")
     (subs / "broken.ipynb").write_text('{"cells": [ {"cell_type": "code", ')
+    # nbgrader's submitted/ layout is accepted in the same folder: <student>/<assignment>/<nb>
+    (subs / "tree" / assignment).mkdir(parents=True)
+    shutil.copy(notebook_path(assignment), subs / "tree" / assignment / f"{assignment}.ipynb")
     out = tmp_path / "out"
 
     assert main(["grade", assignment, str(subs), "--out", str(out), "--repo", str(REPO)]) == 0
     with open(out / "grades.csv", newline="") as fh:
         rows = {r["student_id"]: r for r in csv.DictReader(fh)}
-    assert set(rows) == {"ada", "blank", "half", "broken"}
+    assert set(rows) == {"ada", "blank", "half", "broken", "tree"}
     assert {"student_id", "assignment", "score", "max_score", "status", "reason"} <= set(
         rows["ada"])
     top = float(rows["ada"]["auto_max_score"])
     assert (rows["ada"]["status"], float(rows["ada"]["auto_score"])) == ("graded", top)
     assert (rows["blank"]["status"], float(rows["blank"]["score"])) == ("graded", 0)
     assert rows["half"]["status"] == "graded" and 0 < float(rows["half"]["score"]) < top
+    assert (rows["tree"]["status"], float(rows["tree"]["auto_score"])) == ("graded", top)
     assert rows["broken"]["status"] == "error"
     assert "not valid notebook JSON" in rows["broken"]["reason"]
     assert "tests not passed" in rows["blank"]["reason"]
 
     pages = sorted(p.name for p in (out / "feedback").iterdir())
-    assert pages == ["ada.html", "blank.html", "half.html"]
+    assert pages == ["ada.html", "blank.html", "half.html", "tree.html"]
     for page in (out / "feedback").iterdir():
         html = page.read_text()
         assert "BEGIN HIDDEN TESTS" not in html

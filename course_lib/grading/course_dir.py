@@ -10,7 +10,9 @@ the repository, and two runs cannot see each other's state.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import sys
 from pathlib import Path
 
 from traitlets.config import Config
@@ -50,6 +52,7 @@ class CourseDir:
         from nbgrader.apps import NbGraderAPI
         from nbgrader.coursedir import CourseDirectory
 
+        _put_interpreter_bin_on_path()
         self.root = Path(root)
         (self.root / "source").mkdir(parents=True, exist_ok=True)
         for name in assignments:
@@ -85,6 +88,15 @@ class CourseDir:
                 f"nbgrader could not generate the student version of {name}:\n"
                 f"{result.get('error') or ''}\n{result.get('log') or ''}"
             )
+
+
+def _put_interpreter_bin_on_path() -> None:
+    """nbgrader runs the ``alembic`` executable to create its gradebook. In a virtualenv used
+    without activation (``.venv/bin/course grade ...``) that folder is not on PATH, and the
+    gradebook cannot be made; so add the running interpreter's own bin folder."""
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
 
 
 def list_assignments(solutions: Path) -> list[str]:
