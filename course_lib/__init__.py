@@ -18,7 +18,10 @@ from importlib import import_module as _import_module
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("checks", "cli", "device", "grading", "notebooks", "plots", "widgets")
+_SUBMODULES = (
+    "checks", "cli", "data", "device", "evaluation_plots", "gradcheck", "grading", "nn",
+    "notebooks", "plots", "surfaces", "widgets",
+)
 
 
 def __getattr__(name):

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,7 @@ __all__ = [
     "equal",
     "derivative",
     "no_warnings",
+    "needs_your_code",
     "passed",
 ]
 
@@ -211,12 +213,15 @@ def close(
     dtype: Any = None,
     see: str | None = None,
     quiet: bool = False,
-) -> np.ndarray:
+) -> None:
     """Check ``got`` against ``expected`` element-wise: ``|got - expected| <= atol + rtol*|want|``.
 
     The shape must match ``expected``'s exactly (no broadcasting). On failure the message names
     how many entries are wrong, the worst one, and the input value at that position when an input
     has the same shape. Prints a one-line confirmation on success unless ``quiet``.
+
+    Returns None on purpose: nbgrader reads a number left as a test cell's last value as a
+    partial score, so checks never leave one.
     """
     want = np.asarray(expected)
     arr = array(got, name=name, shape=want.shape, dtype=dtype, inputs=inputs, see=see)
@@ -238,11 +243,10 @@ def close(
         raise CheckFailed(f"{name} has wrong values.", details, see)
     if not quiet:
         passed(f"{name}: {want.size} value(s) match (largest difference {diff.max(initial=0):.2g})")
-    return arr
 
 
-def equal(got: Any, expected: Any, *, name: str, inputs=None, see=None, quiet=False):
-    """Exact equality for integers, labels, booleans and small Python values."""
+def equal(got: Any, expected: Any, *, name: str, inputs=None, see=None, quiet=False) -> None:
+    """Exact equality for integers, labels, booleans and small Python values (returns None)."""
     if isinstance(expected, np.ndarray) or isinstance(got, np.ndarray):
         want = np.asarray(expected)
         arr = array(got, name=name, shape=want.shape, finite=False, inputs=inputs, see=see)
@@ -266,7 +270,6 @@ def equal(got: Any, expected: Any, *, name: str, inputs=None, see=None, quiet=Fa
         )
     if not quiet:
         passed(f"{name}: as expected")
-    return got
 
 
 def no_warnings(fn: Callable, *args, name: str | None = None, see: str | None = None, **kwargs):
@@ -284,15 +287,16 @@ def no_warnings(fn: Callable, *args, name: str | None = None, see: str | None = 
             with np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
                 return call(fn, *args, **kwargs)
         except (FloatingPointError, RuntimeWarning) as exc:
+            if "log" in str(exc) or "divide" in str(exc):
+                advice = ["A log() or a division met 0: clip probabilities away from 0 and 1,",
+                          "or compute the loss from logits, where no log(0) can occur."]
+            else:
+                advice = ["For large inputs an intermediate value overflows, even if the final",
+                          "answer looks right. Rearrange the formula so that exp() only ever",
+                          "sees values <= 0."]
             raise CheckFailed(
                 f"{label} is not numerically stable.",
-                [
-                    f"NumPy reported: {exc}.",
-                    "For large inputs an intermediate value overflows or divides by zero,",
-                    "even if the final answer looks right. Rearrange the formula so that",
-                    "exp() only ever sees values <= 0.",
-                    *[f"Input {_short(a)}" for a in args],
-                ],
+                [f"NumPy reported: {exc}.", *advice, *[f"Input {_short(a)}" for a in args]],
                 see,
             ) from None
 
@@ -317,9 +321,29 @@ def derivative(
     x = np.asarray(x, dtype=np.float64)
     numeric = (call(f, x + h) - call(f, x - h)) / (2 * h)
     got = call(fprime, x)
-    return close(
-        got, numeric, name=name, inputs={"x": x}, rtol=rtol, atol=atol, see=see, quiet=quiet
-    )
+    close(got, numeric, name=name, inputs={"x": x}, rtol=rtol, atol=atol, see=see, quiet=quiet)
+    return np.asarray(got)
+
+
+@contextmanager
+def needs_your_code():
+    """For demonstration cells that use the student's functions.
+
+    In the student version those functions are still stubs; instead of a crash, the cell prints
+    which one to write and goes on, so the notebook still runs top to bottom::
+
+        with checks.needs_your_code():
+            plot_losses(bce, mse)
+    """
+    try:
+        yield
+    except NotImplementedError as exc:
+        tb = exc.__traceback__
+        while tb.tb_next is not None:
+            tb = tb.tb_next
+        name = tb.tb_frame.f_code.co_name
+        print(f"⏳ This cell uses `{name}`, which is not written yet. "
+              "Write it, run its cell, then run this cell again.")
 
 
 def passed(message: str) -> None:
