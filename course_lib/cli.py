@@ -66,6 +66,19 @@ def _cmd_release(args) -> int:
     return 0
 
 
+def _cmd_collect(args) -> int:
+    from .grading.collect import collect
+
+    report = collect(args.assignment, Path(args.source), Path(args.to))
+    for student, name in report.collected.items():
+        print(f"  {student}: {name}")
+    for name, reason in report.skipped:
+        print(f"  skipped {name}: {reason}")
+    print(f"\n{len(report.collected)} submission(s) in {args.to}; {len(report.skipped)} file(s) "
+          f"skipped. Next: course grade {args.assignment} {args.to} --out grades/")
+    return 0
+
+
 def _cmd_grade(args) -> int:
     from . import notebooks
     from .grading.autograde import grade
@@ -76,12 +89,16 @@ def _cmd_grade(args) -> int:
         print(f"  {row.student_id}: {row.status} {row.score:g}/{row.max_score:g}"
               + (f"  ({row.reason})" if row.reason else ""), flush=True)
 
-    print(f"Grading {args.assignment} submissions from {args.submissions}")
-    rows = grade(repo, args.assignment, Path(args.submissions), Path(args.out),
-                 cell_timeout=args.timeout, progress=progress)
+    assignment = notebooks.assignment_names(repo, [args.assignment])[0]
+    print(f"Grading {assignment} submissions from {args.submissions}")
+    rows = grade(repo, assignment, Path(args.submissions), Path(args.out),
+                 cell_timeout=args.timeout, progress=progress, sandbox=not args.no_sandbox,
+                 memory_mb=args.memory_mb)
     errors = sum(r.status == "error" for r in rows)
+    flagged = sum(r.status == "flagged" for r in rows)
     csv_path = Path(args.out) / "grades.csv"
-    print(f"\n{len(rows)} submission(s), {errors} error(s). Grades: {csv_path}")
+    print(f"\n{len(rows)} submission(s), {errors} error(s), {flagged} flagged for review. "
+          f"Grades: {csv_path}")
     return 0
 
 
@@ -114,12 +131,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repo", help="course repository (default: found from the current folder)")
     p.set_defaults(func=_cmd_release)
 
+    p = sub.add_parser("collect", help="arrange an LMS download or JupyterHub exchange for grading")
+    p.add_argument("assignment", help="assignment id, e.g. 01_activations")
+    p.add_argument("source", help="LMS zip or folder, or a JupyterHub exchange folder")
+    p.add_argument("--to", default="submitted", help="destination (nbgrader's submitted/ layout)")
+    p.set_defaults(func=_cmd_collect)
+
     p = sub.add_parser("grade", help="autograde submissions; write grades.csv and feedback")
     p.add_argument("assignment", help="assignment id, e.g. 01_activations")
     p.add_argument("submissions",
                    help="folder of <student_id>.ipynb files, or an nbgrader submitted/ tree")
     p.add_argument("--out", required=True, help="folder for grades.csv and feedback/")
     p.add_argument("--timeout", type=int, default=120, help="seconds one cell may run")
+    p.add_argument("--memory-mb", type=int, default=4096,
+                   help="address-space limit of each submission's kernel, in MiB")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="run kernels as the grader, without limits (trusted notebooks only)")
     p.add_argument("--repo", help="course repository (default: found from the current folder)")
     p.set_defaults(func=_cmd_grade)
     return parser

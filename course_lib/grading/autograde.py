@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import shutil
+import subprocess
 import tempfile
+import time
 import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -19,7 +22,10 @@ from pathlib import Path
 import nbformat
 
 from .course_dir import CourseDir
+from .repair import repair
+from .sandbox_kernel import SANDBOX_UID_BASE
 from .submissions import Submission, find_submissions, read_notebook
+from .tamper_scan import scan_answers
 
 
 @dataclass
@@ -33,7 +39,7 @@ class GradeRow:
     auto_score: float = 0.0
     auto_max_score: float = 0.0
     manual_pending: float = 0.0  # points of written answers nobody has graded yet
-    status: str = "error"  # graded | error
+    status: str = "error"  # graded | flagged (score withheld for review) | error
     reason: str = ""
     feedback: str = ""  # path of the feedback page, relative to the output folder
 
@@ -56,10 +62,40 @@ def points_plan(notebook: Path) -> PointsPlan:
     return PointsPlan(auto, manual)
 
 
+def _student_cells(release, repaired) -> list[tuple[str, str]]:
+    """(label, source) of every code cell the student wrote: answers and added cells."""
+    published = {c.source for c in release.cells}
+    cells = []
+    for cell in repaired.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "code" or (cell.source in published and not meta.get("solution")):
+            continue
+        if meta.get("solution") or not meta:
+            cells.append((meta.get("grade_id", "an added cell"), cell.source))
+    return cells
+
+
 def _failure_reason(result: dict) -> str:
-    text = (result.get("error") or result.get("log") or "nbgrader failed without a message")
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    return lines[-1][:300] if lines else "nbgrader failed"
+    text = "\n".join(filter(None, [result.get("log"), result.get("error")]))
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    # nbgrader ends with a generic "see the above traceback"; the cause is the last real error.
+    causes = [ln for ln in lines if re.match(r"^[\w.]*(Error|Exception|Exit)\b", ln)
+              and "NbGraderException" not in ln]
+    if "DeadKernelError" in text or "Kernel died" in text:
+        return "the kernel died while running this notebook (os._exit, a crash or a hard limit)"
+    return (causes or lines or ["nbgrader failed without a message"])[-1][:300]
+
+
+def _sandbox_config(jupyter_dir: Path):
+    from traitlets.config import Config
+
+    from .sandbox_kernel import install_kernelspec
+
+    c = Config()
+    c.Execute.kernel_name = install_kernelspec(jupyter_dir)
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(
+        filter(None, [str(jupyter_dir), os.environ.get("JUPYTER_PATH")]))
+    return c
 
 
 def _feedback_config():
@@ -86,6 +122,8 @@ def _grade_one(course: CourseDir, sub: Submission, assignment: str, plans: dict[
     if sub.problem:
         row.reason = sub.problem
         return row
+    repair_notes: list[str] = []
+    tampering: list[str] = []
     target = course.path("submitted", sub.student_id, assignment)
     target.mkdir(parents=True, exist_ok=True)
     for nb_name in plans:
@@ -96,7 +134,11 @@ def _grade_one(course: CourseDir, sub: Submission, assignment: str, plans: dict[
         if nb is None:
             row.reason = problem
             return row
-        nbformat.write(nb, target / nb_name)
+        release = nbformat.read(course.path("release", assignment, nb_name), as_version=4)
+        repaired, report = repair(release, nb)
+        repair_notes.append(report.summary())
+        tampering += scan_answers(_student_cells(release, repaired))
+        nbformat.write(repaired, target / nb_name)
 
     result = course.api.autograde(assignment, sub.student_id, force=True, create=True)
     if not result["success"]:
@@ -118,7 +160,13 @@ def _grade_one(course: CourseDir, sub: Submission, assignment: str, plans: dict[
         row.score = float(submission.score)
     row.manual_pending = pending
     row.status = "graded"
-    notes = []
+    if tampering:
+        row.status = "flagged"
+        row.reason = (f"score withheld for review (autograder gave {row.score:g}/{row.max_score:g})"
+                      f": {'; '.join(tampering[:5])}")
+        row.score = row.auto_score = 0.0
+        return row
+    notes = [n for n in repair_notes if n]
     if failed:
         notes.append("tests not passed: " + ", ".join(failed))
     if pending:
@@ -141,12 +189,28 @@ def _grade_one(course: CourseDir, sub: Submission, assignment: str, plans: dict[
     return row
 
 
+def _end_sandbox_processes(uid: int) -> None:
+    """Kill whatever a submission left running under its uid (a fork bomb's children, a
+    daemon) and wait until they are gone, so nothing of it outlives its grading."""
+    if os.geteuid() != 0 or not shutil.which("pkill"):
+        return
+    for _ in range(50):
+        subprocess.run(["pkill", "-KILL", "-u", str(uid)], capture_output=True)
+        if subprocess.run(["pgrep", "-u", str(uid)], capture_output=True).returncode != 0:
+            return
+        time.sleep(0.1)
+
+
 def grade(repo: Path, assignment: str, submissions: Path, out: Path,
-          cell_timeout: int = 120, progress=None) -> list[GradeRow]:
+          cell_timeout: int = 120, progress=None, sandbox: bool = True,
+          memory_mb: int = 4096) -> list[GradeRow]:
     """Autograde every submission in ``submissions`` against ``repo/solutions/<assignment>``.
 
     Writes ``out/grades.csv`` (one row per student) and ``out/feedback/<student>.html``.
     progress: optional callable(row) told about each finished row. Returns the rows.
+    sandbox: run each submission's kernel through :mod:`.sandbox_kernel` (limits, private
+    home, and under root the user ``nobody`` with the sources hidden); memory_mb: its
+    address-space limit.
     """
     repo, out = Path(repo), Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -163,16 +227,36 @@ def grade(repo: Path, assignment: str, submissions: Path, out: Path,
     # nbgrader's gradebook triggers SQLAlchemy warnings on every submission; they are noise.
     warnings.filterwarnings("ignore", module="nbgrader")
     warnings.filterwarnings("ignore", message=".*not in session.*")
-    with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp, \
+            tempfile.TemporaryDirectory(prefix="course-sandbox-") as boxes:
+        # The course folder (sources, hidden tests, gradebook, every submission) is private
+        # to the grader; the sandbox folders' parent is only traversable, each box private.
+        os.chmod(tmp, 0o700)
+        os.chmod(boxes, 0o711)
+        config = _feedback_config()
+        if sandbox:
+            config.merge(_sandbox_config(Path(tmp) / "jupyter"))
+            os.environ["COURSE_SANDBOX_MEMORY_MB"] = str(memory_mb)
+            os.environ["COURSE_SANDBOX_HIDE"] = os.pathsep.join(
+                str(p.resolve()) for p in (repo / "solutions", Path(submissions), out))
         course = CourseDir(Path(tmp), repo / "solutions", [assignment], cell_timeout,
-                           extra_config=_feedback_config())
+                           extra_config=config)
         course.generate_assignment(assignment)
-        for sub in subs:
+        for index, sub in enumerate(subs):
+            box = Path(boxes) / (sub.student_id if not sub.problem else "_")
+            box.mkdir(exist_ok=True)
+            uid = SANDBOX_UID_BASE + index
+            os.environ["COURSE_SANDBOX_DIR"] = str(box)
+            os.environ["COURSE_SANDBOX_UID"] = str(uid)
             try:
                 row = _grade_one(course, sub, assignment, plans, out)
             except Exception as exc:  # one submission must never stop the batch
                 row = GradeRow(sub.student_id, assignment,
                                reason=f"internal error while grading: {type(exc).__name__}: {exc}")
+            finally:
+                if sandbox:
+                    _end_sandbox_processes(uid)
+                shutil.rmtree(box, ignore_errors=True)
             rows.append(row)
             if progress:
                 progress(row)

@@ -30,12 +30,33 @@ def nbgrader_config(cell_timeout: int = 120) -> Config:
 
     cell_timeout: seconds one cell may run during autograding before it is stopped.
     """
+    from nbconvert.preprocessors import ClearMetadataPreprocessor
+    from nbgrader.preprocessors import (
+        AssignLatePenalties,
+        CheckCellMetadata,
+        Execute,
+        IgnorePattern,
+        LimitOutput,
+        SaveAutoGrades,
+    )
+
+    from .cap_output_bytes import CapOutputBytes
+    from .stderr_is_not_failure import StderrIsNotFailure
+
     c = Config()
+    # nbgrader's own list, with two steps added after execution: outputs are capped in bytes,
+    # and warnings on stderr do not cost a test its points (see the two modules).
+    c.Autograde.autograde_preprocessors = [
+        Execute, CapOutputBytes, StderrIsNotFailure, IgnorePattern, ClearMetadataPreprocessor,
+        LimitOutput, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
+    ]
     c.CourseDirectory.course_id = COURSE_ID
     c.ClearSolutions.code_stub = {"python": CODE_STUB}
     c.ClearSolutions.text_stub = TEXT_STUB
     c.Execute.timeout = cell_timeout
     c.Execute.extra_arguments = KERNEL_ARGUMENTS
+    # A cell past its time limit is interrupted, so the cells after it still run.
+    c.Execute.interrupt_on_timeout = True
     # The student version must not carry the instructor's outputs.
     c.ClearOutput.enabled = True
     return c

@@ -7,10 +7,14 @@ drops the frames.
 """
 
 from nbconvert.preprocessors import Preprocessor
+from traitlets import Bool
 
 
 class HideTestTracebacks(Preprocessor):
     """Replace the traceback of every error output in an autograded test cell."""
+
+    # nbconvert preprocessors are off unless enabled; nbgrader's are on by default.
+    enabled = Bool(True).tag(config=True)
 
     def preprocess_cell(self, cell, resources, index):
         meta = cell.metadata.get("nbgrader", {})

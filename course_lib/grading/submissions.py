@@ -18,6 +18,7 @@ from pathlib import Path
 
 import nbformat
 
+MAX_BYTES = 50 * 2**20
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,99}$")
 
 
@@ -45,6 +46,8 @@ def find_submissions(folder: Path, assignment: str, notebook_names: list[str]) -
     found: dict[str, Submission] = {}
     for path in sorted(folder.glob("*.ipynb")):
         found[path.stem] = Submission(path.stem, {notebook_names[0]: path})
+        if path.is_symlink():
+            found[path.stem].problem = "the submission is a symbolic link; it is not followed"
     for student_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
         nb_dir = student_dir / assignment
         if not nb_dir.is_dir():
@@ -52,6 +55,8 @@ def find_submissions(folder: Path, assignment: str, notebook_names: list[str]) -
         sub = found.setdefault(student_dir.name, Submission(student_dir.name))
         for path in sorted(nb_dir.glob("*.ipynb")):
             sub.files[path.name] = path
+            if path.is_symlink() or student_dir.is_symlink() or nb_dir.is_symlink():
+                sub.problem = "the submission is a symbolic link; it is not followed"
     for sub in found.values():
         if not STUDENT_ID.match(sub.student_id):
             sub.problem = (
@@ -66,6 +71,9 @@ def find_submissions(folder: Path, assignment: str, notebook_names: list[str]) -
 def read_notebook(path: Path) -> tuple[nbformat.NotebookNode | None, str]:
     """Read a submitted notebook; return ``(notebook, "")`` or ``(None, reason)``."""
     try:
+        if Path(path).stat().st_size > MAX_BYTES:
+            return None, (f"{Path(path).name} is larger than {MAX_BYTES // 2**20} MiB; clear its "
+                          "outputs (Edit > Clear All Outputs) and submit again")
         raw = Path(path).read_bytes()
     except OSError as exc:
         return None, f"could not read {Path(path).name}: {exc.strerror}"
