@@ -93,7 +93,7 @@ def _cmd_grade(args) -> int:
     print(f"Grading {assignment} submissions from {args.submissions}")
     rows = grade(repo, assignment, Path(args.submissions), Path(args.out),
                  cell_timeout=args.timeout, progress=progress, sandbox=not args.no_sandbox,
-                 memory_mb=args.memory_mb)
+                 memory_mb=args.memory_mb, jobs=args.jobs)
     errors = sum(r.status == "error" for r in rows)
     flagged = sum(r.status == "flagged" for r in rows)
     csv_path = Path(args.out) / "grades.csv"
@@ -145,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=int, default=120, help="seconds one cell may run")
     p.add_argument("--memory-mb", type=int, default=4096,
                    help="address-space limit of each submission's kernel, in MiB")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="submissions graded at once (each worker has its own nbgrader folder)")
     p.add_argument("--no-sandbox", action="store_true",
                    help="run kernels as the grader, without limits (trusted notebooks only)")
     p.add_argument("--repo", help="course repository (default: found from the current folder)")

@@ -203,30 +203,57 @@ def _end_sandbox_processes(uid: int) -> None:
 
 def grade(repo: Path, assignment: str, submissions: Path, out: Path,
           cell_timeout: int = 120, progress=None, sandbox: bool = True,
-          memory_mb: int = 4096) -> list[GradeRow]:
+          memory_mb: int = 4096, jobs: int = 1) -> list[GradeRow]:
     """Autograde every submission in ``submissions`` against ``repo/solutions/<assignment>``.
 
     Writes ``out/grades.csv`` (one row per student) and ``out/feedback/<student>.html``.
     progress: optional callable(row) told about each finished row. Returns the rows.
     sandbox: run each submission's kernel through :mod:`.sandbox_kernel` (limits, private
-    home, and under root the user ``nobody`` with the sources hidden); memory_mb: its
-    address-space limit.
+    home, and under root a uid of its own with the sources hidden); memory_mb: its
+    address-space limit. jobs: worker processes; each has its own nbgrader course folder and
+    gradebook, so they share nothing.
     """
     repo, out = Path(repo), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     solution_dir = repo / "solutions" / assignment
-    plans = {p.name: points_plan(p) for p in sorted(solution_dir.glob("*.ipynb"))}
-    if not plans:
+    if not any(solution_dir.glob("*.ipynb")):
         raise FileNotFoundError(f"No notebook in {solution_dir}: is {assignment!r} an assignment?")
-    subs = find_submissions(Path(submissions), assignment, list(plans))
+    names = [p.name for p in sorted(solution_dir.glob("*.ipynb"))]
+    numbered = list(enumerate(find_submissions(Path(submissions), assignment, names)))
+    args = (repo, assignment, Path(submissions), out, cell_timeout, sandbox, memory_mb)
+    rows: list[tuple[int, GradeRow]] = []
+    if jobs <= 1 or len(numbered) <= 1:
+        rows = _grade_shard(*args, numbered, progress)
+    else:
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        shards = [numbered[i::jobs] for i in range(jobs)]
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(_grade_shard, *args, shard, None) for shard in shards if shard]
+            for future in as_completed(futures):
+                for item in future.result():
+                    rows.append(item)
+                    if progress:
+                        progress(item[1])
+    ordered = [row for _, row in sorted(rows, key=lambda item: item[0])]
+    write_csv(ordered, out / "grades.csv")
+    return ordered
+
+
+def _grade_shard(repo: Path, assignment: str, submissions: Path, out: Path, cell_timeout: int,
+                 sandbox: bool, memory_mb: int, numbered: list[tuple[int, Submission]],
+                 progress) -> list[tuple[int, GradeRow]]:
+    """Grade some submissions, in order, in one private nbgrader course folder."""
+    solution_dir = repo / "solutions" / assignment
+    plans = {p.name: points_plan(p) for p in sorted(solution_dir.glob("*.ipynb"))}
     # Kernels started by nbgrader inherit these: small experiments, static figures.
     os.environ.setdefault("COURSE_PROFILE", "quick")
     os.environ["COURSE_STATIC_WIDGETS"] = "1"
     os.environ["MPLBACKEND"] = "Agg"
-    rows = []
     # nbgrader's gradebook triggers SQLAlchemy warnings on every submission; they are noise.
     warnings.filterwarnings("ignore", module="nbgrader")
     warnings.filterwarnings("ignore", message=".*not in session.*")
+    rows = []
     with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp, \
             tempfile.TemporaryDirectory(prefix="course-sandbox-") as boxes:
         # The course folder (sources, hidden tests, gradebook, every submission) is private
@@ -238,11 +265,11 @@ def grade(repo: Path, assignment: str, submissions: Path, out: Path,
             config.merge(_sandbox_config(Path(tmp) / "jupyter"))
             os.environ["COURSE_SANDBOX_MEMORY_MB"] = str(memory_mb)
             os.environ["COURSE_SANDBOX_HIDE"] = os.pathsep.join(
-                str(p.resolve()) for p in (repo / "solutions", Path(submissions), out))
+                str(p.resolve()) for p in (repo / "solutions", submissions, out))
         course = CourseDir(Path(tmp), repo / "solutions", [assignment], cell_timeout,
                            extra_config=config)
         course.generate_assignment(assignment)
-        for index, sub in enumerate(subs):
+        for index, sub in numbered:
             box = Path(boxes) / (sub.student_id if not sub.problem else "_")
             box.mkdir(exist_ok=True)
             uid = SANDBOX_UID_BASE + index
@@ -257,10 +284,9 @@ def grade(repo: Path, assignment: str, submissions: Path, out: Path,
                 if sandbox:
                     _end_sandbox_processes(uid)
                 shutil.rmtree(box, ignore_errors=True)
-            rows.append(row)
+            rows.append((index, row))
             if progress:
                 progress(row)
-    write_csv(rows, out / "grades.csv")
     return rows
 
 
