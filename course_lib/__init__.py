@@ -11,6 +11,7 @@ Modules, one idea each:
 - ``plots``, ``widgets``: figures and interactive explorers.
 - ``device``: Keras backend, GPU, run profile and seeding.
 - ``grading``: the instructor pipeline around nbgrader.
+- ``presubmit``: the student's pre-submission check (``course_lib.submit_check()``).
 - ``cli``: the ``course`` command.
 """
 
@@ -20,7 +21,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "checks", "cli", "data", "device", "evaluation_plots", "gradcheck", "grading", "nn",
-    "notebooks", "plots", "surfaces", "widgets",
+    "notebooks", "plots", "presubmit", "surfaces", "widgets",
 )
 
 
@@ -28,6 +29,8 @@ def __getattr__(name):
     # Lazy submodules: ``course_lib.checks`` works without importing every module up front.
     if name in _SUBMODULES:
         return _import_module(f"{__name__}.{name}")
+    if name == "submit_check":  # course_lib.submit_check(): the student's pre-submission check
+        return _import_module(f"{__name__}.presubmit").submit_check
     raise AttributeError(f"module 'course_lib' has no attribute {name!r}")
 
 

@@ -66,6 +66,14 @@ def _cmd_release(args) -> int:
     return 0
 
 
+def _cmd_check(args) -> int:
+    from .presubmit import check_notebook
+
+    report = check_notebook(Path(args.notebook), timeout=args.timeout)
+    print(report)
+    return 1 if report.problems else 0
+
+
 def _cmd_collect(args) -> int:
     from .grading.collect import collect
 
@@ -130,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="change nothing; exit 1 if notebooks/ differs from a fresh release")
     p.add_argument("--repo", help="course repository (default: found from the current folder)")
     p.set_defaults(func=_cmd_release)
+
+    p = sub.add_parser("check", help="before you submit: re-run a notebook and report problems")
+    p.add_argument("notebook", help="the saved .ipynb file")
+    p.add_argument("--timeout", type=int, default=600, help="seconds one cell may run")
+    p.set_defaults(func=_cmd_check)
 
     p = sub.add_parser("collect", help="arrange an LMS download or JupyterHub exchange for grading")
     p.add_argument("assignment", help="assignment id, e.g. 01_activations")
