@@ -7,7 +7,7 @@ the notebook runs without the answers and that its checks can fail.
 
 import nbformat
 import pytest
-from conftest import ASSIGNMENTS, notebook_path
+from conftest import ASSIGNMENTS, REPO, notebook_path
 
 from course_lib.notebooks import run_notebook
 
@@ -54,16 +54,32 @@ def test_committed_notebooks_have_no_outputs(assignment):
                 assert not cell.outputs and cell.execution_count is None, (assignment, student)
 
 
+def _repository():
+    import tomllib
+
+    course = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["course"]
+    return course["repository"], course["branch"]
+
+
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_notebook_anatomy(assignment):
-    """Title, Colab badge, setup cell, learning goals, summary pointing onward."""
+    """Title, Colab badge, setup cell, learning goals, summary pointing onward.
+
+    The badge and the setup cell's install both use the repository named once, in
+    pyproject.toml's [tool.course].
+    """
+    repo, branch = _repository()
     nb = nbformat.read(notebook_path(assignment), as_version=4)
     text = [c.source for c in nb.cells]
     assert text[0].startswith(f"# {assignment[:2]} ·"), "first cell is the title"
-    badge = "colab.research.google.com/github/"
-    assert any(badge in t and f"notebooks/{assignment}/{assignment}.ipynb" in t for t in text[:3])
+    badge = (f"(https://colab.research.google.com/github/{repo}/blob/{branch}/notebooks/"
+             f"{assignment}/{assignment}.ipynb)")
+    assert any("colab-badge.svg" in t and badge in t for t in text[:3]), badge
     setup = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "setup"]
     assert setup and "device.setup(" in setup[0].source
+    assert f'"course-lib @ git+https://github.com/{repo}"' in setup[0].source
+    assert 'find_spec("course_lib") is None' in setup[0].source, "install only when missing"
+    assert setup[0].metadata["nbgrader"]["locked"]
     assert any(t.startswith("## Learning goals") for t in text)
     assert nb.cells[-1].source.startswith("## Summary")
     later = [a for a in ASSIGNMENTS if a > assignment]

@@ -1,0 +1,162 @@
+"""JupyterLab 4 with nbgrader, driven by a real headless Chromium (Selenium + chromedriver).
+
+Starts JupyterLab on a copy of the course, then:
+1. opens the student version of 00_setup, runs all cells, and reads from the page that the
+   first check reports its exercise unanswered ("not written yet"; Run All stops there);
+2. opens the solution version, runs all cells, and reads that the checks pass (✓, no failure);
+3. opens nbgrader's formgrader and reads that it lists the course's assignments.
+Screenshots of each step are saved in course_output/browser/ (a test artefact).
+
+Needs Debian's `chromium` and `chromium-driver` (.ci/run installs them) and `selenium` (the
+`test` extra). Slow: JupyterLab and two kernels start.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SHOTS = REPO / "course_output" / "browser"
+TOKEN = "course-browser-test"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    root = tmp_path_factory.mktemp("course")
+    for part in ("solutions", "notebooks"):
+        shutil.copytree(REPO / part, root / part)
+    shutil.copy(REPO / "nbgrader_config.py", root)
+    port = _free_port()
+    env = dict(os.environ, COURSE_PROFILE="quick", JUPYTER_CONFIG_DIR=str(root / ".jupyter"))
+    log = open(root / "lab.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}",
+         "--ip=127.0.0.1", f"--IdentityProvider.token={TOKEN}", "--allow-root",
+         f"--ServerApp.root_dir={root}"],
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("JupyterLab did not start:\n" + (root / "lab.log").read_text()[-3000:])
+    yield base
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
+    assert chromium and driver_path, "install Debian's chromium and chromium-driver (.ci/run does)"
+    options = Options()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                "--window-size=1400,1000"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    driver.set_page_load_timeout(120)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    yield driver
+    driver.quit()
+
+
+def _wait_for(driver, predicate, seconds, what):
+    end = time.time() + seconds
+    while time.time() < end:
+        if predicate(driver):
+            return
+        time.sleep(1)
+    driver.save_screenshot(str(SHOTS / f"timeout-{what}.png"))
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def _run_all(driver, base, path, name):
+    from selenium.webdriver.common.by import By
+
+    driver.get(f"{base}/lab/tree/{path}?token={TOKEN}")
+    _wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell"), 120,
+              f"{name}-open")
+    _wait_for(driver, lambda d: "Idle" in d.find_element(By.TAG_NAME, "body").text, 120,
+              f"{name}-kernel")
+    menu = next(e for e in driver.find_elements(By.CSS_SELECTOR, ".lm-MenuBar-itemLabel")
+                if e.text.strip() == "Run")
+    menu.click()
+    _wait_for(driver, lambda d: any(e.text.strip() == "Run All Cells" for e in d.find_elements(
+        By.CSS_SELECTOR, ".lm-Menu-itemLabel")), 20, f"{name}-menu")
+    next(e for e in driver.find_elements(By.CSS_SELECTOR, ".lm-Menu-itemLabel")
+         if e.text.strip() == "Run All Cells").click()
+
+
+def _show_text(driver, text: str) -> None:
+    """Scroll the output holding ``text`` into the middle of the screenshot."""
+    driver.execute_script(
+        "const el = [...document.querySelectorAll('.jp-OutputArea-output')]"
+        "  .find(e => e.innerText.includes(arguments[0]));"
+        "if (el) el.scrollIntoView({block: 'center'});", text)
+    time.sleep(1)
+
+
+def _outputs(driver) -> str:
+    from selenium.webdriver.common.by import By
+
+    return "\n".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, ".jp-OutputArea"))
+
+
+@pytest.mark.slow
+def test_student_notebook_reports_unanswered_exercises(lab, browser):
+    _run_all(browser, lab, "notebooks/00_setup/00_setup.ipynb", "student")
+    # JupyterLab's "Run All" stops at the first failing cell, as a student sees it.
+    _wait_for(browser, lambda d: "not written yet" in _outputs(d), 180, "student-checks")
+    _show_text(browser, "not written yet")
+    browser.save_screenshot(str(SHOTS / "student_00_setup.png"))
+    text = _outputs(browser)
+    assert "CheckFailed" in text and "`standardize` is not written yet" in text
+    assert "Replace `raise NotImplementedError()`" in text
+
+
+@pytest.mark.slow
+def test_solution_notebook_passes_its_checks(lab, browser):
+    _run_all(browser, lab, "solutions/00_setup/00_setup.ipynb", "solution")
+    _wait_for(browser, lambda d: "✓ one_hot(y, 3)" in _outputs(d), 180, "solution-checks")
+    _show_text(browser, "✓ standardize(X)")
+    browser.save_screenshot(str(SHOTS / "solution_00_setup.png"))
+    text = _outputs(browser)
+    assert "✓ standardize(X)" in text
+    assert "not written yet" not in text
+
+
+@pytest.mark.slow
+def test_formgrader_lists_the_assignments(lab, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{lab}/formgrader?token={TOKEN}")
+    _wait_for(browser, lambda d: "00_setup" in d.find_element(By.TAG_NAME, "body").text, 120,
+              "formgrader")
+    browser.save_screenshot(str(SHOTS / "formgrader.png"))
+    body = browser.find_element(By.TAG_NAME, "body").text
+    assert "01_activations" in body
