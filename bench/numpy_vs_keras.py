@@ -16,7 +16,8 @@ Prints both times per epoch and the ratio NumPy / Keras (below 1: NumPy is faste
 ``--blas-threads`` caps NumPy's BLAS threads while NumPy trains (through threadpoolctl, which
 scikit-learn installs). It matters more than one would think: on a busy two-core machine,
 OpenBLAS splitting a mid-sized product (a batch of 256 here) across threads made NumPy epochs
-about 30 times slower than with one thread. Keras keeps its own thread pools either way.
+between about 6 and 30 times slower than with one thread, depending on what else was running.
+Keras keeps its own thread pools either way.
 """
 
 from __future__ import annotations
