@@ -39,7 +39,11 @@ def lab(tmp_path_factory):
         shutil.copytree(REPO / part, root / part)
     shutil.copy(REPO / "nbgrader_config.py", root)
     port = _free_port()
-    env = dict(os.environ, COURSE_PROFILE="quick", JUPYTER_CONFIG_DIR=str(root / ".jupyter"))
+    # nbgrader's formgrader creates its gradebook by running `alembic`, found on PATH: put
+    # this interpreter's bin folder first, as an activated virtualenv would.
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = dict(os.environ, COURSE_PROFILE="quick", JUPYTER_CONFIG_DIR=str(root / ".jupyter"),
+               PATH=path)
     log = open(root / "lab.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}",
