@@ -84,7 +84,8 @@ class CourseDir:
                     f"Known: {', '.join(list_assignments(solutions)) or 'none'}."
                 )
             shutil.copytree(src, self.root / "source" / name, dirs_exist_ok=True,
-                            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+                            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__",
+                                                         "artifacts"))
         config = nbgrader_config(cell_timeout)
         config.CourseDirectory.root = str(self.root)
         # A private exchange: the system-wide one (/usr/local/share/nbgrader/exchange) is
