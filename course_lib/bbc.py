@@ -19,7 +19,7 @@ sit in a training set and, as its own copy, in the test set.
 Typical use::
 
     from course_lib import bbc
-    s = bbc.split(["tech", "entertainment"], seed=0)
+    s = bbc.split(["entertainment", "tech"], seed=0)   # label 1 = tech
     s.pool_texts, s.pool_labels      # the labelled pool (labels index s.categories)
     s.test_texts, s.test_labels      # the held-out test set, stratified
     s.unlabeled                      # pretraining texts, all five categories, no test article
@@ -195,7 +195,7 @@ class BBCSplit(NamedTuple):
     unlabeled: list[str]
 
 
-def split(categories: Sequence[str] = ("tech", "entertainment"), seed: int = 0,
+def split(categories: Sequence[str] = ("entertainment", "tech"), seed: int = 0,
           test_fraction: float = 0.3, items: Sequence[Article] | None = None) -> BBCSplit:
     """The split every text notebook uses: a labelled pool, a test set, unlabeled texts.
 

