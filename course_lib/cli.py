@@ -150,6 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", default="submitted", help="destination (nbgrader's submitted/ layout)")
     p.set_defaults(func=_cmd_collect)
 
+    from .experiment import add_parser as add_experiment_parser
+
+    add_experiment_parser(sub)  # course experiment pretraining ... (notebook 09's table)
+
     p = sub.add_parser("grade", help="autograde submissions; write grades.csv and feedback")
     p.add_argument("assignment", help="assignment id, e.g. 01_activations")
     p.add_argument("submissions",
