@@ -20,8 +20,9 @@ from importlib import import_module as _import_module
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "checks", "cli", "data", "device", "evaluation_plots", "gradcheck", "grading", "nn",
-    "notebooks", "plots", "presubmit", "surfaces", "widgets",
+    "bbc", "checks", "cli", "data", "device", "evaluation_plots", "experiment", "gradcheck",
+    "grading", "nn", "notebooks", "plots", "presubmit", "surfaces", "text", "text_models",
+    "widgets",
 )
 
 

@@ -93,6 +93,14 @@ def _name_of(fn: Callable) -> str:
     return getattr(fn, "__name__", repr(fn))
 
 
+def _raising_function(exc: BaseException) -> str:
+    """Name of the function in which ``exc`` was raised: the innermost traceback frame."""
+    tb = exc.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame.f_code.co_name
+
+
 def call(fn: Callable, *args, **kwargs):
     """Call a student's function and turn "not written yet" into a clear message.
 
@@ -104,12 +112,9 @@ def call(fn: Callable, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
     except NotImplementedError as exc:
-        # The innermost frame is the function that still has the stub: it may be one that
-        # ``fn`` calls (sigmoid_grad calling an unwritten sigmoid).
-        tb = exc.__traceback__
-        while tb.tb_next is not None:
-            tb = tb.tb_next
-        culprit = tb.tb_frame.f_code.co_name
+        # The function that still has the stub may be one that ``fn`` calls
+        # (sigmoid_grad calling an unwritten sigmoid).
+        culprit = _raising_function(exc)
         title = f"`{name}` is not written yet."
         if culprit not in (name, "<module>") and culprit.isidentifier():
             title = f"`{name}` calls `{culprit}`, which is not written yet."
@@ -338,10 +343,7 @@ def needs_your_code():
     try:
         yield
     except NotImplementedError as exc:
-        tb = exc.__traceback__
-        while tb.tb_next is not None:
-            tb = tb.tb_next
-        name = tb.tb_frame.f_code.co_name
+        name = _raising_function(exc)
         print(f"⏳ This cell uses `{name}`, which is not written yet. "
               "Write it, run its cell, then run this cell again.")
 
