@@ -103,10 +103,10 @@ _PROFILES = {
     "full": dict(
         pretrain_articles=None, vocab_size=20000, min_freq=2, seq_len=256,
         width=256, depth=4, heads=4, ff_width=1024, dropout=0.1,
-        batch_size=128, epochs=150, learning_rate=5e-4, warmup_fraction=0.05, mask_rate=0.15,
+        batch_size=128, epochs=200, learning_rate=6e-4, warmup_fraction=0.05, mask_rate=0.15,
         mask_every=5, val_fraction=0.05, steps_per_execution=4,
         cls_batch=32, cls_epochs=4.0, cls_min_steps=60, cls_max_steps=400,
-        lr_finetune=1e-4, lr_scratch=5e-4, max_windows=4, predict_batch=256, seeds=5,
+        lr_finetune=2e-4, lr_scratch=5e-4, max_windows=4, predict_batch=256, seeds=5,
     ),
 }
 
@@ -385,6 +385,12 @@ def load_or_pretrain(folder: str | Path, split, cfg: Config, seed: int = 0,
         print(f"No matching pretrained encoder in {folder}: pretraining one now "
               f"({cfg.profile} profile).")
     p = pretrain(split.unlabeled, cfg, seed=seed, verbose=verbose, meta=meta)
+    if (Path(folder) / META).exists():
+        # An encoder made for other settings (e.g. the other profile) is there: leave it.
+        if verbose:
+            print(f"Kept the new encoder in memory; the one in {folder} was made for other "
+                  "settings and is left as it is.")
+        return p
     try:
         save_pretrained(p, folder)
     except OSError as exc:  # read-only folder: carry on with the encoder in memory

@@ -191,3 +191,13 @@ def test_article_windows_and_by_article():
     assert owner.tolist() == [0, 0, 1, 2, 2] and weight.tolist() == [2, 1, 1, 2, 2]
     v = np.array([[1.0], [4.0], [7.0], [2.0], [4.0]])
     np.testing.assert_allclose(ex.by_article(v, owner, weight, 3), [[2.0], [7.0], [3.0]])
+
+
+def test_load_or_pretrain_never_overwrites_another_encoder(tiny, tmp_path, monkeypatch):
+    cfg, split, p = tiny
+    ex.save_pretrained(p, tmp_path)
+    before = (tmp_path / ex.META).read_text()
+    monkeypatch.setattr(ex, "pretrain", lambda *a, **k: p)
+    wider = ex.with_overrides(cfg, width=32)
+    assert ex.load_or_pretrain(tmp_path, split, wider, verbose=False) is p
+    assert (tmp_path / ex.META).read_text() == before

@@ -12,9 +12,7 @@ import csv
 import os
 import re
 import shutil
-import subprocess
 import tempfile
-import time
 import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -22,8 +20,9 @@ from pathlib import Path
 import nbformat
 
 from .course_dir import CourseDir
+from .recovering_execute import KERNEL_DIED, KERNEL_STUCK
 from .repair import repair
-from .sandbox_kernel import SANDBOX_UID_BASE
+from .sandbox_uids import leased_uid
 from .submissions import Submission, find_submissions, read_notebook
 from .tamper_scan import scan_answers
 
@@ -167,38 +166,50 @@ def _grade_one(course: CourseDir, sub: Submission, assignment: str, plans: dict[
         row.score = row.auto_score = 0.0
         return row
     notes = [n for n in repair_notes if n]
+    notes += _restart_notes(course.path("autograded", sub.student_id, assignment))
     if failed:
         notes.append("tests not passed: " + ", ".join(failed))
     if pending:
         notes.append(f"written answers await manual grading ({pending:g} points)")
     row.reason = "; ".join(notes)
 
-    feedback = course.api.generate_feedback(assignment, sub.student_id, force=True)
-    pages = sorted(course.path("feedback", sub.student_id, assignment).glob("*.html"))
-    if feedback["success"] and pages:
-        dest = out / "feedback"
-        dest.mkdir(parents=True, exist_ok=True)
-        for page in pages:
-            name = f"{sub.student_id}.html" if len(pages) == 1 else f"{sub.student_id}__{page.name}"
-            shutil.copyfile(page, dest / name)
-        row.feedback = str(Path("feedback") / (
-            f"{sub.student_id}.html" if len(pages) == 1 else f"{sub.student_id}__{pages[0].name}"))
-    else:
-        row.reason = "; ".join(filter(None, [row.reason, "feedback page could not be made: "
-                                             + _failure_reason(feedback)]))
     return row
 
 
-def _end_sandbox_processes(uid: int) -> None:
-    """Kill whatever a submission left running under its uid (a fork bomb's children, a
-    daemon) and wait until they are gone, so nothing of it outlives its grading."""
-    if os.geteuid() != 0 or not shutil.which("pkill"):
+def _attach_feedback(course: CourseDir, assignment: str, rows: list[GradeRow], out: Path) -> None:
+    """Make the feedback pages of the graded rows in one nbgrader run and copy them to
+    ``out/feedback``. One run for the whole shard: nbgrader builds its HTML exporter (and
+    compiles its templates) once per run, which costs more than converting a notebook."""
+    graded = [row for row in rows if row.status == "graded"]
+    if not graded:
         return
-    for _ in range(50):
-        subprocess.run(["pkill", "-KILL", "-u", str(uid)], capture_output=True)
-        if subprocess.run(["pgrep", "-u", str(uid)], capture_output=True).returncode != 0:
-            return
-        time.sleep(0.1)
+    result = course.api.generate_feedback(assignment, force=True)
+    dest = out / "feedback"
+    dest.mkdir(parents=True, exist_ok=True)
+    for row in graded:
+        pages = sorted(course.path("feedback", row.student_id, assignment).glob("*.html"))
+        if not pages:
+            row.reason = "; ".join(filter(None, [row.reason, "feedback page could not be made: "
+                                                 + _failure_reason(result)]))
+            continue
+        for page in pages:
+            name = f"{row.student_id}.html" if len(pages) == 1 else f"{row.student_id}__{page.name}"
+            shutil.copyfile(page, dest / name)
+            row.feedback = row.feedback or str(Path("feedback") / name)
+
+
+def _restart_notes(folder: Path) -> list[str]:
+    """Say which cells killed or wedged the kernel (see recovering_execute), by grade id."""
+    notes = []
+    for path in sorted(folder.glob("*.ipynb")):
+        for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
+            names = {o.get("ename") for o in cell.get("outputs", [])}
+            label = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {i + 1}"
+            if KERNEL_DIED in names:
+                notes.append(f"the kernel died in {label} and was restarted")
+            elif KERNEL_STUCK in names:
+                notes.append(f"{label} ignored the time limit; the kernel was restarted")
+    return notes
 
 
 def grade(repo: Path, assignment: str, submissions: Path, out: Path,
@@ -272,21 +283,21 @@ def _grade_shard(repo: Path, assignment: str, submissions: Path, out: Path, cell
         for index, sub in numbered:
             box = Path(boxes) / (sub.student_id if not sub.problem else "_")
             box.mkdir(exist_ok=True)
-            uid = SANDBOX_UID_BASE + index
             os.environ["COURSE_SANDBOX_DIR"] = str(box)
-            os.environ["COURSE_SANDBOX_UID"] = str(uid)
             try:
-                row = _grade_one(course, sub, assignment, plans, out)
+                # Leaving the lease kills whatever the submission left running.
+                with leased_uid() as uid:
+                    os.environ["COURSE_SANDBOX_UID"] = str(uid)
+                    row = _grade_one(course, sub, assignment, plans, out)
             except Exception as exc:  # one submission must never stop the batch
                 row = GradeRow(sub.student_id, assignment,
                                reason=f"internal error while grading: {type(exc).__name__}: {exc}")
             finally:
-                if sandbox:
-                    _end_sandbox_processes(uid)
                 shutil.rmtree(box, ignore_errors=True)
             rows.append((index, row))
-            if progress:
+            if progress:  # told before feedback pages exist: they come at the shard's end
                 progress(row)
+        _attach_feedback(course, assignment, [row for _, row in rows], out)
     return rows
 
 

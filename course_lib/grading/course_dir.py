@@ -34,20 +34,22 @@ def nbgrader_config(cell_timeout: int = 120) -> Config:
     from nbgrader.preprocessors import (
         AssignLatePenalties,
         CheckCellMetadata,
-        Execute,
         IgnorePattern,
         LimitOutput,
         SaveAutoGrades,
     )
 
     from .cap_output_bytes import CapOutputBytes
+    from .recovering_execute import RecoveringExecute
     from .stderr_is_not_failure import StderrIsNotFailure
 
     c = Config()
-    # nbgrader's own list, with two steps added after execution: outputs are capped in bytes,
-    # and warnings on stderr do not cost a test its points (see the two modules).
+    # nbgrader's own list, with execution that survives a cell killing the kernel, and two
+    # steps added after it: outputs are capped in bytes, and warnings on stderr do not cost a
+    # test its points (see the three modules).
     c.Autograde.autograde_preprocessors = [
-        Execute, CapOutputBytes, StderrIsNotFailure, IgnorePattern, ClearMetadataPreprocessor,
+        RecoveringExecute, CapOutputBytes, StderrIsNotFailure, IgnorePattern,
+        ClearMetadataPreprocessor,
         LimitOutput, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
     ]
     c.CourseDirectory.course_id = COURSE_ID
@@ -57,6 +59,9 @@ def nbgrader_config(cell_timeout: int = 120) -> Config:
     c.Execute.extra_arguments = KERNEL_ARGUMENTS
     # A cell past its time limit is interrupted, so the cells after it still run.
     c.Execute.interrupt_on_timeout = True
+    # The kernel holds nothing worth a polite shutdown, and waiting for one costs every
+    # submission time; the sandbox kills what is left anyway.
+    c.Execute.shutdown_kernel = "immediate"
     # The student version must not carry the instructor's outputs.
     c.ClearOutput.enabled = True
     return c

@@ -31,7 +31,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-SANDBOX_UID_BASE = 61000  # uids 61000.. are unassigned on Debian-like systems
+from .sandbox_uids import SANDBOX_UID_BASE
+
 SANDBOX_GID = 65534  # nogroup
 KEEP_ENV = ("PATH", "LANG", "LC_ALL", "KERAS_BACKEND", "COURSE_PROFILE", "MPLBACKEND",
             "COURSE_STATIC_WIDGETS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",

@@ -142,6 +142,16 @@ def cases(tmp: Path):
     big = solved()
     big.cells.append(nbformat.v4.new_markdown_cell("x" * (60 * 2**20)))
     c["a28_huge_notebook"] = (big, 0, "error", "larger than")
+    # The kernel is killed (as the out-of-memory killer would) in the middle of a test cell;
+    # the other exercise still earns its point.
+    c["a30_kernel_killed_in_a_test"] = (with_answer("one_hot", replace=(
+        "import os\ndef one_hot(labels, num_classes):\n    os.kill(os.getpid(), 9)")),
+        1, "graded", "kernel died in test_one_hot")
+    c["a31_swallows_the_interrupt"] = (with_answer("standardize", extra_before=(
+        "import time\nwhile True:\n    try:\n        time.sleep(0.5)\n"
+        "    except BaseException:\n        pass")), 1, "graded",
+        "standardize ignored the time limit")
+    c["a32_control_after_restarts"] = (solved(), 2, "graded", "")
     return c
 
 
