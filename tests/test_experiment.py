@@ -201,3 +201,14 @@ def test_load_or_pretrain_never_overwrites_another_encoder(tiny, tmp_path, monke
     wider = ex.with_overrides(cfg, width=32)
     assert ex.load_or_pretrain(tmp_path, split, wider, verbose=False) is p
     assert (tmp_path / ex.META).read_text() == before
+
+
+def test_a_run_does_not_depend_on_the_runs_before_it(tiny):
+    """The notebook runs one seed, the command line several: seed 0's row must be the same."""
+    cfg, split, p = tiny
+    cfg = ex.with_overrides(cfg, dropout=0.5)  # plenty of dropout masks to differ
+    alone = ex.run(split, p, cfg, budgets=[2], seeds=[0], arms=("scratch", "finetune"))
+    after = ex.run(split, p, cfg, budgets=[3, 2], seeds=[1, 0], arms=("scratch", "finetune"))
+    for arm in ("scratch", "finetune"):
+        np.testing.assert_allclose(after.probabilities[(arm, "2", 0)],
+                                   alone.probabilities[(arm, "2", 0)], rtol=1e-5, atol=1e-6)

@@ -12,6 +12,8 @@ import csv
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 import warnings
 from dataclasses import asdict, dataclass, fields
@@ -275,6 +277,7 @@ def _grade_shard(repo: Path, assignment: str, submissions: Path, out: Path, cell
         if sandbox:
             config.merge(_sandbox_config(Path(tmp) / "jupyter"))
             os.environ["COURSE_SANDBOX_MEMORY_MB"] = str(memory_mb)
+            os.environ["COURSE_SANDBOX_MPL_FONTS"] = _matplotlib_font_list(Path(tmp) / "fonts")
             os.environ["COURSE_SANDBOX_HIDE"] = os.pathsep.join(
                 str(p.resolve()) for p in (repo / "solutions", submissions, out))
         course = CourseDir(Path(tmp), repo / "solutions", [assignment], cell_timeout,
@@ -299,6 +302,14 @@ def _grade_shard(repo: Path, assignment: str, submissions: Path, out: Path, cell
                 progress(row)
         _attach_feedback(course, assignment, [row for _, row in rows], out)
     return rows
+
+
+def _matplotlib_font_list(folder: Path) -> str:
+    """Build matplotlib's font list once in ``folder`` (see sandbox_kernel); return it."""
+    folder.mkdir(exist_ok=True)
+    subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], capture_output=True,
+                   env={**os.environ, "MPLCONFIGDIR": str(folder)}, timeout=120, check=False)
+    return str(folder)
 
 
 def write_csv(rows: list[GradeRow], path: Path) -> None:
