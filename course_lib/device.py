@@ -88,8 +88,10 @@ def seed_everything(seed: int, keras: bool = False) -> None:
     """Seed Python's ``random`` and NumPy's global generator; with ``keras=True`` also Keras.
 
     Notebooks prefer explicit generators (``np.random.default_rng(seed)``); this covers library
-    code that draws from the global state. ``keras.utils.set_random_seed`` imports TensorFlow
-    whenever it is installed, even under another backend, so it is only called on request.
+    code that draws from the global state. With ``keras=True`` the backend is seeded too, but
+    TensorFlow only under the TensorFlow backend: ``keras.utils.set_random_seed`` would import it
+    whenever it is installed, even under JAX. Keras draws the seeds of new layers from Python's
+    ``random``, so seeding that is enough under JAX.
     """
     import numpy as np
 
@@ -99,7 +101,12 @@ def seed_everything(seed: int, keras: bool = False) -> None:
     if keras:
         import keras as _keras
 
-        _keras.utils.set_random_seed(seed)
+        if _keras.config.backend() == "tensorflow":
+            _keras.utils.set_random_seed(seed)
+        elif _keras.config.backend() == "torch":
+            import torch
+
+            torch.manual_seed(seed)
 
 
 def installed_version(package: str) -> str | None:

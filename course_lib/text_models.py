@@ -22,9 +22,6 @@ The pieces:
 
 from __future__ import annotations
 
-import os
-import random
-
 import keras
 import numpy as np
 from keras import layers, ops
@@ -88,21 +85,14 @@ def jit_for(profile: str | None = None) -> bool | str:
 def seed_all(seed: int) -> None:
     """Make the next model's initial weights, dropout and shuffling repeatable.
 
-    Clears Keras' global state (names, the global seed generator), then seeds Python, NumPy
-    and, under the TensorFlow backend, TensorFlow. Under JAX or torch TensorFlow is not touched:
-    ``keras.utils.set_random_seed`` would import it whenever it is installed. Keras draws the
-    seeds of new layers from Python's ``random``, so seeding that is enough there.
+    Clears Keras' global state (names, the global seed generator), then seeds Python, NumPy and
+    the backend through :func:`course_lib.device.seed_everything` (which leaves TensorFlow alone
+    under JAX).
     """
-    keras.utils.clear_session(free_memory=False)
-    random.seed(seed)
-    np.random.seed(seed)
-    os.environ["PYTHONHASHSEED"] = str(seed)
-    if keras.config.backend() == "tensorflow":
-        keras.utils.set_random_seed(seed)
-    elif keras.config.backend() == "torch":
-        import torch
+    from . import device
 
-        torch.manual_seed(seed)
+    keras.utils.clear_session(free_memory=False)
+    device.seed_everything(seed, keras=True)
 
 
 # ---------------------------------------------------------------------------------------------

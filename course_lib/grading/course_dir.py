@@ -22,6 +22,9 @@ CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 TEXT_STUB = "YOUR ANSWER HERE"
 # Passed to every kernel: no history file (nbgrader's own default) and no start-up warnings
 # (ipykernel warns about unencrypted TCP on every start, which buries real messages).
+# Folders inside an assignment that running it creates (saved weights, predictions, caches):
+# never copied into a course folder, never part of a release.
+GENERATED = ("artifacts", ".ipynb_checkpoints", "__pycache__")
 KERNEL_ARGUMENTS = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"]
 
 
@@ -89,8 +92,7 @@ class CourseDir:
                     f"Known: {', '.join(list_assignments(solutions)) or 'none'}."
                 )
             shutil.copytree(src, self.root / "source" / name, dirs_exist_ok=True,
-                            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__",
-                                                         "artifacts"))
+                            ignore=shutil.ignore_patterns(*GENERATED))
         config = nbgrader_config(cell_timeout)
         config.CourseDirectory.root = str(self.root)
         # A private exchange: the system-wide one (/usr/local/share/nbgrader/exchange) is
