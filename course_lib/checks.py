@@ -95,6 +95,9 @@ def _name_of(fn: Callable) -> str:
 
 def _raising_function(exc: BaseException) -> str:
     """Name of the function in which ``exc`` was raised: the innermost traceback frame."""
+    culprit = getattr(exc, "course_culprit", None)  # set when the grader replays a call
+    if isinstance(culprit, str):
+        return culprit
     tb = exc.__traceback__
     while tb.tb_next is not None:
         tb = tb.tb_next

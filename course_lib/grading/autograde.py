@@ -23,11 +23,13 @@ from pathlib import Path
 import nbformat
 
 from .course_dir import CourseDir
+from .outside_check import CheckerFailed, TrustedChecker, apply_verdicts
 from .recovering_execute import KERNEL_DIED, KERNEL_STUCK
 from .repair import repair
 from .sandbox_uids import leased_uid
 from .submissions import Submission, find_submissions, read_notebook
 from .tamper_scan import scan_answers
+from .trusted_replay import recorded_names
 
 
 @dataclass
@@ -115,7 +117,7 @@ def _feedback_config():
 
 
 def _grade_one(course: CourseDir, sub: Submission, assignment: str, plans: dict[str, PointsPlan],
-               out: Path) -> GradeRow:
+               out: Path, checkers: dict[str, TrustedChecker], records: Path) -> GradeRow:
     from nbgrader.api import Gradebook
 
     row = GradeRow(sub.student_id, assignment)
@@ -148,6 +150,17 @@ def _grade_one(course: CourseDir, sub: Submission, assignment: str, plans: dict[
         return row
 
     failed, pending = [], 0.0
+    disagreed, unchecked = [], []
+    with Gradebook(course.coursedir.db_url) as gb:
+        for nb_name, checker in checkers.items():
+            try:
+                verdicts = checker.check(records)
+            except CheckerFailed as exc:
+                unchecked.append(f"{nb_name}: {exc}")
+                continue
+            disagreed += [(gid, verdicts[gid][1]) for gid in apply_verdicts(
+                gb, course.path("autograded", sub.student_id, assignment), Path(nb_name).stem,
+                assignment, sub.student_id, verdicts)]
     with Gradebook(course.coursedir.db_url) as gb:
         submission = gb.find_submission(assignment, sub.student_id)
         for nb in submission.notebooks:
@@ -162,6 +175,13 @@ def _grade_one(course: CourseDir, sub: Submission, assignment: str, plans: dict[
         row.score = float(submission.score)
     row.manual_pending = pending
     row.status = "graded"
+    if disagreed:
+        # Honest code passes or fails a test the same way in both places.
+        tampering = [f"{gid} passed inside the notebook's kernel but failed when the grader "
+                     f"checked the returned values outside it ({msg.splitlines()[0][:160]})"
+                     for gid, msg in disagreed] + tampering
+    # Without the outside check only the kernel vouches for the scores: a person decides.
+    tampering += [f"the tests could not be checked outside the kernel: {u}" for u in unchecked]
     if tampering:
         row.status = "flagged"
         row.reason = (f"score withheld for review (autograder gave {row.score:g}/{row.max_score:g})"
@@ -260,6 +280,7 @@ def _grade_shard(repo: Path, assignment: str, submissions: Path, out: Path, cell
     """Grade some submissions, in order, in one private nbgrader course folder."""
     solution_dir = repo / "solutions" / assignment
     plans = {p.name: points_plan(p) for p in sorted(solution_dir.glob("*.ipynb"))}
+    names = {Path(nb).stem: recorded_names(solution_dir / nb) for nb in plans}
     # Kernels started by nbgrader inherit these: small experiments, static figures.
     os.environ.setdefault("COURSE_PROFILE", "quick")
     os.environ["COURSE_STATIC_WIDGETS"] = "1"
@@ -275,6 +296,7 @@ def _grade_shard(repo: Path, assignment: str, submissions: Path, out: Path, cell
         os.chmod(tmp, 0o700)
         os.chmod(boxes, 0o711)
         config = _feedback_config()
+        config.RecoveringExecute.record_names = names
         if sandbox:
             config.merge(_sandbox_config(Path(tmp) / "jupyter"))
             os.environ["COURSE_SANDBOX_MEMORY_MB"] = str(memory_mb)
@@ -284,16 +306,24 @@ def _grade_shard(repo: Path, assignment: str, submissions: Path, out: Path, cell
         course = CourseDir(Path(tmp), repo / "solutions", [assignment], cell_timeout,
                            extra_config=config)
         course.generate_assignment(assignment)
+        # The solution runs in the checking processes while the first submissions grade.
+        checkers = {nb: TrustedChecker(solution_dir / nb, Path(tmp) / "trusted" / Path(nb).stem)
+                    for nb in plans}
+        for checker in checkers.values():
+            checker.start()
         for index, sub in numbered:
             box = Path(boxes) / (sub.student_id if not sub.problem else "_")
             box.mkdir(exist_ok=True)
+            records = box / "record"
+            records.mkdir(exist_ok=True)
             os.environ["COURSE_SANDBOX_DIR"] = str(box)
+            os.environ["COURSE_RECORD_DIR"] = str(records)
             try:
                 # Leaving the lease kills whatever the submission left running. Unsandboxed
                 # kernels run as the grader: there is no uid to lease.
                 with (leased_uid() if sandbox else nullcontext(0)) as uid:
                     os.environ["COURSE_SANDBOX_UID"] = str(uid)
-                    row = _grade_one(course, sub, assignment, plans, out)
+                    row = _grade_one(course, sub, assignment, plans, out, checkers, records)
             except Exception as exc:  # one submission must never stop the batch
                 row = GradeRow(sub.student_id, assignment,
                                reason=f"internal error while grading: {type(exc).__name__}: {exc}")
@@ -302,8 +332,27 @@ def _grade_shard(repo: Path, assignment: str, submissions: Path, out: Path, cell
             rows.append((index, row))
             if progress:  # told before feedback pages exist: they come at the shard's end
                 progress(row)
+        for checker in checkers.values():
+            checker.close()
+        _write_unchecked(checkers, out)
         _attach_feedback(course, assignment, [row for _, row in rows], out)
     return rows
+
+
+def _write_unchecked(checkers: dict[str, TrustedChecker], out: Path) -> None:
+    """Tell the instructor which test cells only the kernel checked, and why (same text from
+    every worker; written whole, then renamed, so readers never see half of it)."""
+    lines = []
+    for nb, checker in checkers.items():
+        if checker.problem:
+            lines.append(f"{nb}: every test cell (the grader's check failed: {checker.problem})")
+        for gid, why in sorted(checker.unchecked.items()):
+            lines.append(f"{nb}: {gid}: {why}")
+    text = ("Test cells checked inside the notebook's kernel only (all others were also checked "
+            "outside it, on the recorded values):\n" + ("\n".join(lines) or "none") + "\n")
+    part = out / f".unchecked-{os.getpid()}"
+    part.write_text(text, encoding="utf-8")
+    part.replace(out / "checked_in_kernel_only.txt")
 
 
 def _matplotlib_font_list(folder: Path) -> str:

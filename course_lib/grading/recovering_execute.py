@@ -11,6 +11,11 @@ functions and data they defined exist again, and execution goes on with the next
 that killed the kernel are left out of every later replay. After ``max_recoveries`` restarts
 the notebook fails as it would in nbgrader, so a submission cannot make grading take
 unboundedly long.
+
+When ``record_names`` is set, each test cell named there runs with one line in front (taken
+away again afterwards) that records its calls to the student's functions, so that
+:mod:`.trusted_replay` can check the results outside this kernel (see
+:mod:`.call_recorder`).
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ import copy
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
-from traitlets import Integer
+from traitlets import Dict, Integer
+
+from .call_recorder import prefix
 
 KERNEL_DIED = "KernelDied"
 KERNEL_STUCK = "KernelStuck"
@@ -33,12 +40,23 @@ class RecoveringExecute(Execute):
         3, help="Kernel restarts allowed per notebook before the notebook counts as failed."
     ).tag(config=True)
 
+    record_names = Dict(
+        {}, help="notebook name -> {grade id of a test cell: student functions it calls}; "
+                 "those calls are recorded for the check outside the kernel."
+    ).tag(config=True)
+
     def preprocess(self, nb, resources=None, km=None):
         self._recoveries = 0
         self._fatal: set[int] = set()
+        self._notebook = (resources or {}).get("unique_key", "")
         return super().preprocess(nb, resources, km)
 
     def preprocess_cell(self, cell, resources, index):
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        names = self.record_names.get(self._notebook, {}).get(gid)
+        source = cell.source
+        if cell.cell_type == "code" and names is not None:
+            cell.source = prefix(gid, names, self._notebook) + source
         try:
             return super().preprocess_cell(cell, resources, index)
         except (DeadKernelError, CellTimeoutError) as exc:
@@ -49,9 +67,12 @@ class RecoveringExecute(Execute):
             died = isinstance(exc, DeadKernelError)
             self.log.warning("Cell %d %s; restarting the kernel", index,
                              "killed the kernel" if died else "did not stop when interrupted")
+            cell.source = source
             self._restart_and_replay(index)
             cell.outputs = [_explanation(died, self.timeout)]
             return cell, self.resources
+        finally:
+            cell.source = source
 
     def _restart_and_replay(self, index: int) -> None:
         """Replace the kernel by a fresh one and re-run the code cells before ``index``."""

@@ -36,7 +36,8 @@ from .sandbox_uids import SANDBOX_UID_BASE
 SANDBOX_GID = 65534  # nogroup
 KEEP_ENV = ("PATH", "LANG", "LC_ALL", "KERAS_BACKEND", "COURSE_PROFILE", "MPLBACKEND",
             "COURSE_STATIC_WIDGETS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
-            "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_CPP_MIN_LOG_LEVEL")
+            "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_CPP_MIN_LOG_LEVEL",
+            "COURSE_RECORD_DIR")
 
 
 def install_kernelspec(jupyter_dir: Path) -> str:

@@ -20,7 +20,8 @@ import ast
 
 # Modules whose attributes an answer must never reassign.
 PROTECTED = {"np", "numpy", "checks", "course_lib", "builtins", "math", "sys", "os", "IPython",
-             "warnings", "gradcheck", "keras", "sklearn", "nbgrader", "unittest", "pytest"}
+             "warnings", "gradcheck", "keras", "sklearn", "nbgrader", "unittest", "pytest",
+             "time"}
 # Names and attributes that exist only to reach into the interpreter or the grader.
 SUSPICIOUS_NAMES = {
     "get_ipython": "uses IPython's shell object",
@@ -66,8 +67,51 @@ def _root_name(node: ast.AST) -> str | None:
     return node.id if isinstance(node, ast.Name) else None
 
 
-def scan_source(source: str) -> list[str]:
-    """Findings for one cell's code, as short sentences ("line 3: replaces np.allclose")."""
+def protected_aliases(source: str, known: set[str] = PROTECTED) -> set[str]:
+    """Names that ``source`` binds to a protected module or one of its attributes.
+
+    ``import numpy as m``, ``from numpy import testing as t`` and ``f = np`` (or
+    ``f = np.testing``) all make a second name for something the tests rely on; assigning
+    through it (``m.allclose = ...``) is the same tampering as through ``np``.
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    found: set[str] = set()
+    changed = True
+    while changed:  # ``a = np; b = a`` needs two rounds
+        changed = False
+        names = known | found
+        for node in ast.walk(tree):
+            new = []
+            if isinstance(node, ast.Import):
+                new = [a.asname or a.name.split(".")[0] for a in node.names
+                       if a.name.split(".")[0] in names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                if node.module.split(".")[0] in names:
+                    new = [a.asname or a.name for a in node.names if a.name != "*"]
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+                if isinstance(node.value, (ast.Name, ast.Attribute)) \
+                        and _root_name(node.value) in names:
+                    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                    new = [t.id for t in targets if isinstance(t, ast.Name)]
+            elif isinstance(node, ast.NamedExpr) and isinstance(node.value, (ast.Name,
+                                                                             ast.Attribute)):
+                if _root_name(node.value) in names:
+                    new = [node.target.id]
+            fresh = set(new) - names - found
+            if fresh:
+                found |= fresh
+                changed = True
+    return found
+
+
+def scan_source(source: str, protected: set[str] = PROTECTED) -> list[str]:
+    """Findings for one cell's code, as short sentences ("line 3: replaces np.allclose").
+
+    protected: the names whose attributes must not be assigned (aliases included)."""
+    protected = protected | protected_aliases(source, protected)
     findings = [f"line {n}: runs a shell command or IPython magic"
                 for n, text in enumerate(source.splitlines(), 1)
                 if text.lstrip().startswith(("!", "%"))]
@@ -81,10 +125,15 @@ def scan_source(source: str) -> list[str]:
         targets = []
         if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
             targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) \
+                and node.name in PROTECTED:
+            findings.append(f"line {line}: defines its own {node.name}")
         for target in targets:
-            if isinstance(target, ast.Attribute) and _root_name(target) in PROTECTED:
+            if isinstance(target, ast.Name) and target.id in PROTECTED:
+                findings.append(f"line {line}: rebinds {target.id}")
+            if isinstance(target, ast.Attribute) and _root_name(target) in protected:
                 findings.append(f"line {line}: replaces {ast.unparse(target)}")
-            if isinstance(target, ast.Subscript) and _root_name(target.value) in PROTECTED:
+            if isinstance(target, ast.Subscript) and _root_name(target.value) in protected:
                 findings.append(f"line {line}: writes into {ast.unparse(target.value)}")
         if isinstance(node, ast.Name) and node.id in SUSPICIOUS_NAMES:
             findings.append(f"line {line}: {SUSPICIOUS_NAMES[node.id]} ({node.id})")
@@ -105,5 +154,11 @@ def scan_source(source: str) -> list[str]:
 
 
 def scan_answers(cells: list[tuple[str, str]]) -> list[str]:
-    """Findings for (label, source) pairs, each prefixed with its cell's label."""
-    return [f"{label} {finding}" for label, source in cells for finding in scan_source(source)]
+    """Findings for (label, source) pairs, each prefixed with its cell's label.
+
+    An alias made in one cell (``import numpy as m``) counts in every other cell."""
+    aliases: set[str] = set()
+    for _label, source in cells:
+        aliases |= protected_aliases(source, PROTECTED | aliases)
+    return [f"{label} {finding}" for label, source in cells
+            for finding in scan_source(source, PROTECTED | aliases)]

@@ -152,6 +152,29 @@ def cases(tmp: Path):
         "    except BaseException:\n        pass")), 1, "graded",
         "standardize ignored the time limit")
     c["a32_control_after_restarts"] = (solved(), 2, "graded", "")
+    # Tampering the static scan alone used to miss: an alias of numpy.
+    c["a33_alias_patch"] = (with_answer(
+        "one_hot", replace="import numpy as m\nm.allclose = lambda *a, **k: True\n"
+        "def one_hot(labels, num_classes):\n    return labels"), 0, "flagged", "m.allclose")
+    # A stand-in for the checks module that agrees with everything, keeping only what the
+    # hidden test needs to raise. Inside the kernel both tests pass; outside it, on the values
+    # one_hot really returned, test_one_hot fails.
+    c["a34_agreeable_checks"] = (with_answer("one_hot", replace=(
+        "def one_hot(labels, num_classes):\n    if labels.max() >= num_classes:\n"
+        "        raise ValueError('label out of range')\n    return labels\n\n"
+        "from course_lib import checks as _real\n\nclass _Agree:\n"
+        "    def __getattr__(self, name):\n        if name in ('call', 'CheckFailed'):\n"
+        "            return getattr(_real, name)\n        return lambda *a, **k: None\n\n"
+        "checks = _Agree()")), 0, "flagged", "failed when the grader checked")
+    # The record of the calls replaced by a link (the checking process may run as root and
+    # must not follow it): correct answers, but the record cannot be read, so no credit
+    # without a person's review.
+    c["a35_record_made_a_link"] = (with_answer("one_hot", extra_after=(
+        "import os, pathlib\n_rec = pathlib.Path.home() / 'record' / '00_setup'\n"
+        "_rec.mkdir(parents=True, exist_ok=True)\n"
+        "os.symlink('/dev/zero', _rec / 'test_one_hot.jsonl')")), 0, "flagged",
+        "record of this test's calls cannot be read")
+    c["a36_control_after_records"] = (solved(), 2, "graded", "")
     return c
 
 

@@ -1,0 +1,154 @@
+"""Inside the student's kernel: write down every call a test cell makes to a student function.
+
+The grader starts each autograded test cell with one line (see
+:class:`.recovering_execute.RecoveringExecute`)::
+
+    begin("test_gd", ["gd"])
+
+which, for that cell only, puts a recording wrapper around each named student function.
+Each call made by the test's code (not the student's functions calling each other) is
+appended to ``$COURSE_RECORD_DIR/<grade id>.jsonl``: the function's name, what it returned
+or raised, and the new state of any argument it changed, all in the data-only form of
+:mod:`.value_codec`. After the cell the names are restored.
+
+Nothing here decides a grade. :mod:`.trusted_replay` runs the same test code again in the
+grader's own process, answering each call with the recorded value, so the comparison with
+the expected values happens where the student's code never ran. A submission that breaks
+or forges the record only loses points: to forge a passing record it would need the
+correct values, which is what the exercise asks for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import traceback
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .value_codec import encode
+
+MAX_RECORD_BYTES = 64 * 2**20  # per test cell; beyond it the values are written as opaque
+
+_depth = 0  # > 0 while a student function runs: its calls to other ones are not recorded
+
+
+def _digest(tree) -> str:
+    return hashlib.blake2b(json.dumps(tree, sort_keys=True).encode(), digest_size=16).hexdigest()
+
+
+def describe_exception(exc: BaseException) -> dict:
+    """What the grader needs to raise the same error again: type, message, and for a
+    NotImplementedError the function that still has its stub; for a failed check its text."""
+    info = {"type": type(exc).__name__, "message": str(exc)[:4000]}
+    if isinstance(exc, NotImplementedError) and exc.__traceback__ is not None:
+        info["culprit"] = traceback.extract_tb(exc.__traceback__)[-1].name
+    if type(exc).__name__ == "CheckFailed":
+        info["check"] = {"title": str(getattr(exc, "title", ""))[:2000],
+                         "details": [str(d)[:2000] for d in getattr(exc, "details", [])][:50],
+                         "see": getattr(exc, "see", None) and str(exc.see)[:500]}
+    return info
+
+
+class _Recording:
+    """Calls ``fn`` and appends one line per call from test code to ``path``."""
+
+    def __init__(self, fn, name: str, path: Path):
+        self.fn, self.__name__, self.path = fn, name, path
+        self.__doc__ = getattr(fn, "__doc__", None)
+        self.__wrapped__ = fn
+
+    def __call__(self, *args, **kwargs):
+        global _depth
+        if _depth:
+            return self.fn(*args, **kwargs)
+        slots = {**{str(i): a for i, a in enumerate(args)},
+                 **{f"kw:{k}": v for k, v in kwargs.items()}}
+        with _quiet():
+            before = {key: _digest(encode(val, MAX_RECORD_BYTES)) for key, val in slots.items()}
+        _depth += 1
+        entry: dict = {"fn": self.__name__}
+        try:
+            result = self.fn(*args, **kwargs)
+        except Exception as exc:
+            entry["raised"] = describe_exception(exc)
+            raise
+        else:
+            entry["returned"] = result
+            return result
+        finally:
+            _depth -= 1
+            try:
+                self._write(entry, slots, before)
+            except Exception:  # noqa: BLE001 - a full disk costs the record, not the answer
+                pass
+
+    def _write(self, entry: dict, slots: dict, before: dict) -> None:
+        with _quiet():
+            changed = {}
+            for key, val in slots.items():
+                tree = encode(val, MAX_RECORD_BYTES)
+                if _digest(tree) != before[key]:
+                    changed[key] = tree
+            if "returned" in entry:
+                entry["returned"] = encode(entry["returned"], MAX_RECORD_BYTES)
+            entry["changed"] = changed
+            with open(self.path, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(entry) + "\n")
+
+
+class _quiet:
+    """Recording must neither warn nor trip a caller's ``np.errstate(all='raise')``."""
+
+    def __enter__(self):
+        self._w = warnings.catch_warnings()
+        self._w.__enter__()
+        warnings.simplefilter("ignore")
+        self._e = np.errstate(all="ignore")
+        self._e.__enter__()
+
+    def __exit__(self, *exc):
+        self._e.__exit__(*exc)
+        self._w.__exit__(*exc)
+
+
+def begin(grade_id: str, names: list[str], notebook: str = "", folder: str | None = None) -> None:
+    """Record the calls this cell makes to ``names``; does nothing outside the grader.
+
+    notebook: a sub-folder per notebook; folder: where records go, default
+    ``$COURSE_RECORD_DIR``."""
+    folder = folder or os.environ.get("COURSE_RECORD_DIR")
+    if not folder:
+        return
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None:
+        return
+    path = Path(folder) / notebook / f"{grade_id}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("", encoding="utf-8")  # a cell run again (after a restart) starts over
+    ns = shell.user_ns
+    wrapped = {}
+    for name in names:
+        fn = ns.get(name)
+        if callable(fn) and not isinstance(fn, _Recording):
+            wrapped[name] = (fn, _Recording(fn, name, path))
+            ns[name] = wrapped[name][1]
+
+    def restore(*_args):
+        for name, (fn, wrapper) in wrapped.items():
+            if ns.get(name) is wrapper:
+                ns[name] = fn
+        shell.events.unregister("post_run_cell", restore)
+
+    shell.events.register("post_run_cell", restore)
+
+
+def prefix(grade_id: str, names: list[str], notebook: str) -> str:
+    """The line the grader puts before a test cell's code to call :func:`begin`."""
+    return ("__import__('course_lib.grading.call_recorder').grading.call_recorder.begin("
+            f"{json.dumps(grade_id)}, {json.dumps(sorted(names))}, {json.dumps(notebook)})\n")
