@@ -107,6 +107,9 @@ def _cmd_grade(args) -> int:
     csv_path = Path(args.out) / "grades.csv"
     print(f"\n{len(rows)} submission(s), {errors} error(s), {flagged} flagged for review. "
           f"Grades: {csv_path}")
+    kernel_only = Path(args.out) / "checked_in_kernel_only.txt"
+    if kernel_only.exists() and not kernel_only.read_text().rstrip().endswith("none"):
+        print(f"Some tests were checked inside the students' kernels only: see {kernel_only}")
     return 0
 
 
