@@ -38,6 +38,7 @@ __all__ = [
     "equal",
     "derivative",
     "no_warnings",
+    "in_kernel",
     "needs_your_code",
     "passed",
 ]
@@ -331,6 +332,20 @@ def derivative(
     got = call(fprime, x)
     close(got, numeric, name=name, inputs={"x": x}, rtol=rtol, atol=atol, see=see, quiet=quiet)
     return np.asarray(got)
+
+
+def in_kernel(probe: Callable, *args, **kwargs):
+    """Run ``probe(*args, **kwargs)`` and return its result, which must be plain data.
+
+    For a test about live objects (a Keras model): the probe builds and questions them and
+    returns numbers and arrays; the test then checks those. When the grader grades, the
+    probe runs in the notebook's kernel (where your code is) and its result is recorded, and
+    the checks on it run a second time in the grader's own process (see
+    ``course_lib.grading.trusted_replay``). In a notebook this is just ``probe(*args)``.
+    """
+    from course_lib.grading.call_recorder import run_probe
+
+    return run_probe(probe, *args, **kwargs)
 
 
 @contextmanager

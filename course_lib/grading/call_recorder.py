@@ -62,42 +62,65 @@ class _Recording:
         self.__wrapped__ = fn
 
     def __call__(self, *args, **kwargs):
-        global _depth
         if _depth:
             return self.fn(*args, **kwargs)
-        slots = {**{str(i): a for i, a in enumerate(args)},
-                 **{f"kw:{k}": v for k, v in kwargs.items()}}
-        with _quiet():
-            before = {key: _digest(encode(val, MAX_RECORD_BYTES)) for key, val in slots.items()}
-        _depth += 1
-        entry: dict = {"fn": self.__name__}
-        try:
-            result = self.fn(*args, **kwargs)
-        except Exception as exc:
-            entry["raised"] = describe_exception(exc)
-            raise
-        else:
-            entry["returned"] = result
-            return result
-        finally:
-            _depth -= 1
-            try:
-                self._write(entry, slots, before)
-            except Exception:  # noqa: BLE001 - a full disk costs the record, not the answer
-                pass
+        return _record_call(self.fn, self.__name__, self.path, args, kwargs)
 
-    def _write(self, entry: dict, slots: dict, before: dict) -> None:
-        with _quiet():
-            changed = {}
-            for key, val in slots.items():
-                tree = encode(val, MAX_RECORD_BYTES)
-                if _digest(tree) != before[key]:
-                    changed[key] = tree
-            if "returned" in entry:
-                entry["returned"] = encode(entry["returned"], MAX_RECORD_BYTES)
-            entry["changed"] = changed
-            with open(self.path, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(entry) + "\n")
+
+def _record_call(fn, name: str, path: Path, args: tuple, kwargs: dict):
+    """Call ``fn`` and append the call to ``path``; calls it makes are not recorded."""
+    global _depth
+    slots = {**{str(i): a for i, a in enumerate(args)},
+             **{f"kw:{k}": v for k, v in kwargs.items()}}
+    with _quiet():
+        before = {key: _digest(encode(val, MAX_RECORD_BYTES)) for key, val in slots.items()}
+    _depth += 1
+    entry: dict = {"fn": name}
+    try:
+        result = fn(*args, **kwargs)
+    except Exception as exc:
+        entry["raised"] = describe_exception(exc)
+        raise
+    else:
+        entry["returned"] = result
+        return result
+    finally:
+        _depth -= 1
+        try:
+            _write(path, entry, slots, before)
+        except Exception:  # noqa: BLE001 - a full disk costs the record, not the answer
+            pass
+
+
+def _write(path: Path, entry: dict, slots: dict, before: dict) -> None:
+    with _quiet():
+        changed = {}
+        for key, val in slots.items():
+            tree = encode(val, MAX_RECORD_BYTES)
+            if _digest(tree) != before[key]:
+                changed[key] = tree
+        if "returned" in entry:
+            entry["returned"] = encode(entry["returned"], MAX_RECORD_BYTES)
+        entry["changed"] = changed
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry) + "\n")
+
+
+# While a test cell is recorded: its record file. While the grader replays one (in its own
+# process, see trusted_replay): the function that answers probes from the record.
+_recording_into: Path | None = None
+replay_answer = None
+
+
+def run_probe(probe, *args, **kwargs):
+    """Run a test's probe of live objects (see ``checks.in_kernel``): in the kernel, run and
+    record it like a student function; in the grader's replay, answer from the record."""
+    name = f"probe {getattr(probe, '__name__', 'probe')}"
+    if replay_answer is not None:
+        return replay_answer(name, args, kwargs)
+    if _recording_into is not None and not _depth:
+        return _record_call(probe, name, _recording_into, args, kwargs)
+    return probe(*args, **kwargs)
 
 
 class _quiet:
@@ -139,7 +162,12 @@ def begin(grade_id: str, names: list[str], notebook: str = "", folder: str | Non
             wrapped[name] = (fn, _Recording(fn, name, path))
             ns[name] = wrapped[name][1]
 
+    global _recording_into
+    _recording_into = path
+
     def restore(*_args):
+        global _recording_into
+        _recording_into = None
         for name, (fn, wrapper) in wrapped.items():
             if ns.get(name) is wrapper:
                 ns[name] = fn

@@ -170,3 +170,9 @@ def test_changed_records_fail_and_say_why(checker, tmp_path):
         assert not passed and words in message, (edit.__name__, message)
         other = ({"test_standardize", "test_one_hot"} - {gid}).pop()
         assert verdicts[other] == (True, ""), edit.__name__
+
+
+def test_a_probe_is_a_plain_call_outside_the_grader():
+    from course_lib import checks
+
+    assert checks.in_kernel(lambda a, b=1: a + b, 2, b=3) == 5
