@@ -9,7 +9,9 @@ which, for that cell only, puts a recording wrapper around each named student fu
 Each call made by the test's code (not the student's functions calling each other) is
 appended to ``$COURSE_RECORD_DIR/<grade id>.jsonl``: the function's name, what it returned
 or raised, and the new state of any argument it changed, all in the data-only form of
-:mod:`.value_codec`. After the cell the names are restored.
+:mod:`.value_codec`. After the cell the names are restored. A test about live objects (a
+Keras model) runs a probe through ``checks.in_kernel``; the probe's result is recorded the
+same way, and the calls it makes are not.
 
 Nothing here decides a grade. :mod:`.trusted_replay` runs the same test code again in the
 grader's own process, answering each call with the recorded value, so the comparison with

@@ -169,14 +169,14 @@ class _Replayed:
         return self.answer(self.__name__, args, kwargs)
 
     def answer(self, name: str, args: tuple, kwargs: dict):
-        self.__name__ = name
+        """The recorded outcome of the next call, which must be a call of ``name``."""
         if not self.queue:
-            raise ReplayStopped(f"`{self.__name__}` was called here, but in your notebook's "
-                                "kernel the test stopped before this call.")
+            raise ReplayStopped(f"`{name}` was called here, but in your notebook's kernel the "
+                                "test stopped before this call.")
         entry = self.queue.popleft()
-        if entry["fn"] != self.__name__:
+        if entry["fn"] != name:
             raise ReplayStopped(f"In your kernel this test called `{entry['fn']}` where the "
-                                f"grader's check calls `{self.__name__}`.")
+                                f"grader's check calls `{name}`.")
         slots = {**{str(i): a for i, a in enumerate(args)},
                  **{f"kw:{k}": v for k, v in kwargs.items()}}
         try:
@@ -185,7 +185,7 @@ class _Replayed:
                 if key not in slots or find_opaque(new) is not None \
                         or not sync_into(slots[key], new):
                     raise ReplayStopped(
-                        f"`{self.__name__}` changed its argument {key.removeprefix('kw:')} in a "
+                        f"`{name}` changed its argument {key.removeprefix('kw:')} in a "
                         "way the grader cannot follow outside your kernel.")
             value = decode(entry["returned"]) if "returned" in entry else None
         except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
@@ -193,11 +193,11 @@ class _Replayed:
         if "raised" in entry:
             raise _rebuild_exception(entry["raised"])
         if "returned" not in entry:
-            raise ReplayStopped(f"`{self.__name__}` was interrupted in your kernel.")
+            raise ReplayStopped(f"`{name}` was interrupted in your kernel.")
         opaque = find_opaque(value)
         if opaque is not None:
             raise ReplayStopped(
-                f"`{self.__name__}` returned {opaque.what}, which the grader cannot check "
+                f"`{name}` returned {opaque.what}, which the grader cannot check "
                 "outside your notebook's kernel. Return NumPy arrays, numbers, strings, or "
                 "lists, tuples and dicts of them.")
         return value
@@ -307,7 +307,7 @@ class TrustedChecks:
 
 def main(argv: list[str]) -> None:
     notebook, scratch = Path(argv[0]), Path(argv[1])
-    # The protocol owns the real stdout; whatever the notebook prints goes to stderr's sink.
+    # The protocol owns the real stdout; whatever the notebook prints goes to /dev/null.
     protocol = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
     sink = os.open(os.devnull, os.O_WRONLY)
     os.dup2(sink, 1)
