@@ -311,32 +311,43 @@ def _grade_shard(repo: Path, assignment: str, submissions: Path, out: Path, cell
                     for nb in plans}
         for checker in checkers.values():
             checker.start()
-        for index, sub in numbered:
-            box = Path(boxes) / (sub.student_id if not sub.problem else "_")
-            box.mkdir(exist_ok=True)
-            records = box / "record"
-            records.mkdir(exist_ok=True)
-            os.environ["COURSE_SANDBOX_DIR"] = str(box)
-            os.environ["COURSE_RECORD_DIR"] = str(records)
-            try:
-                # Leaving the lease kills whatever the submission left running. Unsandboxed
-                # kernels run as the grader: there is no uid to lease.
-                with (leased_uid() if sandbox else nullcontext(0)) as uid:
-                    os.environ["COURSE_SANDBOX_UID"] = str(uid)
-                    row = _grade_one(course, sub, assignment, plans, out, checkers, records)
-            except Exception as exc:  # one submission must never stop the batch
-                row = GradeRow(sub.student_id, assignment,
-                               reason=f"internal error while grading: {type(exc).__name__}: {exc}")
-            finally:
-                shutil.rmtree(box, ignore_errors=True)
-            rows.append((index, row))
-            if progress:  # told before feedback pages exist: they come at the shard's end
-                progress(row)
-        for checker in checkers.values():
-            checker.close()
+        try:
+            for index, sub in numbered:
+                row = _grade_in_box(course, sub, assignment, plans, out, checkers, Path(boxes),
+                                    sandbox)
+                rows.append((index, row))
+                if progress:  # told before feedback pages exist: they come at the shard's end
+                    progress(row)
+        finally:  # also when grading is interrupted: no checking process outlives the run
+            for checker in checkers.values():
+                checker.close()
         _write_unchecked(checkers, out)
         _attach_feedback(course, assignment, [row for _, row in rows], out)
     return rows
+
+
+def _grade_in_box(course: CourseDir, sub: Submission, assignment: str,
+                  plans: dict[str, PointsPlan], out: Path, checkers: dict[str, TrustedChecker],
+                  boxes: Path, sandbox: bool) -> GradeRow:
+    """Grade one submission; its kernel's home and record folder live in a box of its own,
+    deleted afterwards. Never raises: an internal error becomes the row's reason."""
+    box = boxes / (sub.student_id if not sub.problem else "_")
+    box.mkdir(exist_ok=True)
+    records = box / "record"
+    records.mkdir(exist_ok=True)
+    os.environ["COURSE_SANDBOX_DIR"] = str(box)
+    os.environ["COURSE_RECORD_DIR"] = str(records)
+    try:
+        # Leaving the lease kills whatever the submission left running. Unsandboxed kernels
+        # run as the grader: there is no uid to lease.
+        with (leased_uid() if sandbox else nullcontext(0)) as uid:
+            os.environ["COURSE_SANDBOX_UID"] = str(uid)
+            return _grade_one(course, sub, assignment, plans, out, checkers, records)
+    except Exception as exc:  # one submission must never stop the batch
+        return GradeRow(sub.student_id, assignment,
+                        reason=f"internal error while grading: {type(exc).__name__}: {exc}")
+    finally:
+        shutil.rmtree(box, ignore_errors=True)
 
 
 def _write_unchecked(checkers: dict[str, TrustedChecker], out: Path) -> None:
