@@ -159,8 +159,7 @@ def _grade_one(course: CourseDir, sub: Submission, assignment: str, plans: dict[
                 unchecked.append(f"{nb_name}: {exc}")
                 continue
             disagreed += [(gid, verdicts[gid][1]) for gid in apply_verdicts(
-                gb, course.path("autograded", sub.student_id, assignment), Path(nb_name).stem,
-                assignment, sub.student_id, verdicts)]
+                gb, Path(nb_name).stem, assignment, sub.student_id, verdicts)]
     with Gradebook(course.coursedir.db_url) as gb:
         submission = gb.find_submission(assignment, sub.student_id)
         for nb in submission.notebooks:

@@ -25,8 +25,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import traceback
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -45,9 +45,11 @@ def _digest(tree) -> str:
 def describe_exception(exc: BaseException) -> dict:
     """What the grader needs to raise the same error again: type, message, and for a
     NotImplementedError the function that still has its stub; for a failed check its text."""
+    from course_lib.checks import _raising_function
+
     info = {"type": type(exc).__name__, "message": str(exc)[:4000]}
     if isinstance(exc, NotImplementedError) and exc.__traceback__ is not None:
-        info["culprit"] = traceback.extract_tb(exc.__traceback__)[-1].name
+        info["culprit"] = _raising_function(exc)
     if type(exc).__name__ == "CheckFailed":
         info["check"] = {"title": str(getattr(exc, "title", ""))[:2000],
                          "details": [str(d)[:2000] for d in getattr(exc, "details", [])][:50],
@@ -69,11 +71,16 @@ class _Recording:
         return _record_call(self.fn, self.__name__, self.path, args, kwargs)
 
 
+def argument_slots(args: tuple, kwargs: dict) -> dict:
+    """A call's arguments by the keys a record uses: "0", "1", ... and "kw:<name>"."""
+    return {**{str(i): a for i, a in enumerate(args)},
+            **{f"kw:{k}": v for k, v in kwargs.items()}}
+
+
 def _record_call(fn, name: str, path: Path, args: tuple, kwargs: dict):
     """Call ``fn`` and append the call to ``path``; calls it makes are not recorded."""
     global _depth
-    slots = {**{str(i): a for i, a in enumerate(args)},
-             **{f"kw:{k}": v for k, v in kwargs.items()}}
+    slots = argument_slots(args, kwargs)
     with _quiet():
         before = {key: _digest(encode(val, MAX_RECORD_BYTES)) for key, val in slots.items()}
     _depth += 1
@@ -125,19 +132,12 @@ def run_probe(probe, *args, **kwargs):
     return probe(*args, **kwargs)
 
 
-class _quiet:
+@contextmanager
+def _quiet():
     """Recording must neither warn nor trip a caller's ``np.errstate(all='raise')``."""
-
-    def __enter__(self):
-        self._w = warnings.catch_warnings()
-        self._w.__enter__()
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        self._e = np.errstate(all="ignore")
-        self._e.__enter__()
-
-    def __exit__(self, *exc):
-        self._e.__exit__(*exc)
-        self._w.__exit__(*exc)
+        yield
 
 
 def begin(grade_id: str, names: list[str], notebook: str = "", folder: str | None = None) -> None:

@@ -28,6 +28,12 @@ GENERATED = ("artifacts", ".ipynb_checkpoints", "__pycache__")
 KERNEL_ARGUMENTS = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"]
 
 
+def is_test_cell(cell) -> bool:
+    """An autograded test cell: code with points, not an answer."""
+    meta = cell.metadata.get("nbgrader", {})
+    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
 def nbgrader_config(cell_timeout: int = 120) -> Config:
     """The settings shared by ``nbgrader_config.py`` and every run of the pipeline.
 

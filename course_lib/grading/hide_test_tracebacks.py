@@ -9,6 +9,8 @@ drops the frames.
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
+from .course_dir import is_test_cell
+
 
 class HideTestTracebacks(Preprocessor):
     """Replace the traceback of every error output in an autograded test cell."""
@@ -17,8 +19,7 @@ class HideTestTracebacks(Preprocessor):
     enabled = Bool(True).tag(config=True)
 
     def preprocess_cell(self, cell, resources, index):
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
+        if is_test_cell(cell):
             for output in cell.get("outputs", []):
                 if output.get("output_type") == "error":
                     if output.get("ename") == "CheckFailed":

@@ -18,9 +18,6 @@ import sys
 import time
 from pathlib import Path
 
-import nbformat
-from nbformat.v4 import new_output
-
 STARTUP_TIMEOUT_S = 1800  # the solution notebook runs once per worker
 CHECK_TIMEOUT_S = 120  # one submission's test cells, replayed
 
@@ -101,29 +98,16 @@ class TrustedChecker:
             self.proc.wait()
 
 
-def apply_verdicts(gradebook, autograded: Path, notebook: str, assignment: str, student: str,
+def apply_verdicts(gradebook, notebook: str, assignment: str, student: str,
                    verdicts: dict[str, tuple[bool, str]]) -> list[str]:
-    """Take away the points of test cells that failed outside the kernel; say why in the
-    cell's output (the feedback page shows it). Returns the grade ids that had passed in
-    the kernel: the disagreements."""
+    """Take away the points of test cells that failed outside the kernel. Returns the grade
+    ids that had passed in the kernel: the disagreements, which flag the submission (so no
+    feedback page goes out for it; the reason carries the outside check's message)."""
     disagreed = []
-    failed = {gid: msg for gid, (ok, msg) in verdicts.items() if not ok}
-    for gid in failed:
+    for gid in [gid for gid, (ok, _message) in verdicts.items() if not ok]:
         grade = gradebook.find_grade(gid, notebook, assignment, student)
         if grade.auto_score:
             grade.auto_score = 0.0
             disagreed.append(gid)
     gradebook.db.commit()
-    if disagreed:
-        path = autograded / f"{notebook}.ipynb"
-        nb = nbformat.read(path, as_version=4)
-        for cell in nb.cells:
-            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-            if gid in disagreed:
-                cell.outputs.append(new_output(
-                    "stream", name="stdout",
-                    text=("The grader checked this test again outside your notebook's kernel, "
-                          "on the values your functions returned, and it failed there:\n"
-                          f"{failed[gid]}\n")))
-        nbformat.write(nb, path)
     return disagreed

@@ -10,6 +10,8 @@ prefixed so the feedback still shows where it came from.
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
+from .course_dir import is_test_cell
+
 
 class StderrIsNotFailure(Preprocessor):
     """Turn stderr stream outputs of autograded test cells into labelled stdout."""
@@ -18,8 +20,7 @@ class StderrIsNotFailure(Preprocessor):
     enabled = Bool(True).tag(config=True)
 
     def preprocess_cell(self, cell, resources, index):
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
+        if is_test_cell(cell):
             for output in cell.get("outputs", []):
                 if output.get("output_type") == "stream" and output.get("name") == "stderr":
                     output["name"] = "stdout"

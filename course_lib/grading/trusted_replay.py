@@ -41,6 +41,7 @@ import nbformat
 
 from . import call_recorder
 from .call_recorder import begin
+from .course_dir import is_test_cell
 from .value_codec import decode, find_opaque, sync_into
 
 MAX_RECORD_FILE = 256 * 2**20
@@ -59,11 +60,6 @@ def _loaded_and_stored(source: str) -> tuple[set[str], set[str]]:
     return loads, stores
 
 
-def _is_test(cell) -> bool:
-    meta = cell.metadata.get("nbgrader", {})
-    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
-
-
 def recorded_names(notebook: Path) -> dict[str, list[str]]:
     """grade id -> the student functions each test cell calls (names defined in answer
     cells and read by the test)."""
@@ -77,7 +73,7 @@ def recorded_names(notebook: Path) -> dict[str, list[str]]:
                 continue
     plan = {}
     for cell in nb.cells:
-        if _is_test(cell):
+        if is_test_cell(cell):
             try:
                 loads = _loaded_and_stored(cell.source)[0]
             except SyntaxError:
@@ -177,8 +173,7 @@ class _Replayed:
         if entry["fn"] != name:
             raise ReplayStopped(f"In your kernel this test called `{entry['fn']}` where the "
                                 f"grader's check calls `{name}`.")
-        slots = {**{str(i): a for i, a in enumerate(args)},
-                 **{f"kw:{k}": v for k, v in kwargs.items()}}
+        slots = call_recorder.argument_slots(args, kwargs)
         try:
             for key, tree in entry["changed"].items():
                 new = decode(tree)
@@ -246,7 +241,7 @@ class TrustedChecks:
             if cell.cell_type != "code":
                 continue
             gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-            if not _is_test(cell) or gid not in self.names:
+            if not is_test_cell(cell) or gid not in self.names:
                 shell.run_cell(cell.source, store_history=False)
                 continue
             try:

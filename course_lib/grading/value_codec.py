@@ -41,6 +41,12 @@ class Opaque:
         return f"<{self.what}, not checkable outside the kernel>"
 
 
+def _is_course_object(value: Any) -> bool:
+    """An instance of a course_lib class (a layer, a model, an optimizer): its state crosses."""
+    return type(value).__module__.startswith(TRUSTED_PREFIX) and hasattr(value, "__dict__") \
+        and not isinstance(value, BaseException)
+
+
 class _Budget:
     def __init__(self, max_bytes: int):
         self.left = max_bytes
@@ -114,8 +120,7 @@ def _encode(value: Any, budget: _Budget, depth: int, seen: set[int]) -> Any:
         return {"$": "dict", "v": [[_encode(k, budget, depth + 1, seen),
                                     _encode(v, budget, depth + 1, seen)]
                                    for k, v in value.items()]}
-    if kind.__module__.startswith(TRUSTED_PREFIX) and hasattr(value, "__dict__") \
-            and not isinstance(value, BaseException):
+    if _is_course_object(value):
         return {"$": "object", "cls": f"{kind.__module__}:{kind.__qualname__}",
                 "v": _encode(dict(vars(value)), budget, depth + 1, seen)}
     return {"$": "opaque", "type": f"{kind.__module__}.{kind.__qualname__}"
@@ -190,7 +195,7 @@ def find_opaque(value: Any, depth: int = 0) -> Opaque | None:
         parts = value
     elif isinstance(value, dict):
         parts = [*value.keys(), *value.values()]
-    elif type(value).__module__.startswith(TRUSTED_PREFIX) and hasattr(value, "__dict__"):
+    elif _is_course_object(value):
         parts = vars(value).values()
     else:
         return None
@@ -234,8 +239,7 @@ def sync_into(target: Any, state: Any, depth: int = 0) -> bool:
         else:
             target[:] = state
         return True
-    if type(target) is type(state) and type(target).__module__.startswith(TRUSTED_PREFIX) \
-            and hasattr(target, "__dict__"):
+    if type(target) is type(state) and _is_course_object(target):
         sync_into(target.__dict__, state.__dict__, depth + 1)
         return True
     return False
