@@ -1,17 +1,22 @@
-"""How fast does `course grade` get through a class? Prints seconds per submission and total.
+"""How fast does `course grade` get through a class, next to plain nbgrader on the same class?
 
 Generates N submissions of the NumPy notebook 00_setup (a mix: 50 % correct, 30 % half done,
-10 % blank, 10 % damaged JSON) and grades them with sandboxing on, as `course grade` does.
-Target on a 2-core machine: 200 submissions in at most 240 s.
+10 % blank, 10 % damaged JSON) and grades them twice in one run: with `course grade` as an
+instructor runs it (every kernel in its bubblewrap jail, the tests in the grader's own jailed
+process, feedback pages), and with plain `nbgrader autograde` in a fresh nbgrader course (one
+unjailed kernel per submission, the tests inside it; nbgrader grades one submission at a
+time). Prints both times and their ratio. Target on a 2-core machine: 200 submissions with
+the jail in at most 240 s.
 
-    python bench/grade_throughput.py [--n 200] [--jobs CORES+1] [--no-sandbox]
+    python bench/grade_throughput.py [--n 200] [--jobs CORES+1] [--skip-nbgrader]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import resource
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -46,41 +51,58 @@ def make_class(folder: Path, n: int) -> None:
             path.write_text('{"cells": [')
 
 
+def plain_nbgrader(subs: Path, course: Path) -> tuple[float, Counter]:
+    """Time `nbgrader autograde` over the same submissions in a fresh course folder."""
+    (course / "source").mkdir(parents=True)
+    shutil.copytree(REPO / "solutions" / ASSIGNMENT, course / "source" / ASSIGNMENT)
+    for path in sorted(subs.glob("*.ipynb")):
+        dest = course / "submitted" / path.stem / ASSIGNMENT
+        dest.mkdir(parents=True)
+        shutil.copy(path, dest / f"{ASSIGNMENT}.ipynb")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    nbgrader = [sys.executable, "-m", "nbgrader"]
+    config = ["--CourseDirectory.course_id=bench", f"--CourseDirectory.root={course}"]
+    subprocess.run([*nbgrader, "generate_assignment", ASSIGNMENT, "--force", *config], cwd=course,
+                   env=env, capture_output=True, check=True)
+    start = time.perf_counter()
+    done = subprocess.run([*nbgrader, "autograde", ASSIGNMENT, "--force", *config], cwd=course,
+                          env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    graded = Counter("graded" if (course / "autograded" / p.name).is_dir() else "failed"
+                     for p in (course / "submitted").iterdir())
+    if done.returncode not in (0, 1):
+        print(done.stderr[-2000:])
+    return seconds, graded
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=200)
     # One worker more than cores: each worker spends part of its time waiting for its kernel.
     parser.add_argument("--jobs", type=int, default=(os.cpu_count() or 1) + 1)
-    parser.add_argument("--no-sandbox", action="store_true")
+    parser.add_argument("--skip-nbgrader", action="store_true",
+                        help="time only `course grade`")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         subs = Path(tmp) / "subs"
         subs.mkdir()
         make_class(subs, args.n)
         start = time.perf_counter()
-        cpu_start = _cpu_seconds()
-        rows = grade(REPO, ASSIGNMENT, subs, Path(tmp) / "out", sandbox=not args.no_sandbox,
-                     jobs=args.jobs)
-        total = time.perf_counter() - start
-        cpu = [b - a for a, b in zip(cpu_start, _cpu_seconds())]
-    statuses = Counter(r.status for r in rows)
-    scores = Counter(r.auto_score for r in rows)
-    print(f"submissions: {len(rows)}  jobs: {args.jobs}  sandbox: {not args.no_sandbox}  "
-          f"cores: {os.cpu_count()}")
-    print(f"statuses: {dict(statuses)}  auto scores: {dict(sorted(scores.items()))}")
-    print(f"total: {total:.1f} s  per submission: {total / len(rows):.2f} s  "
-          f"(target: 200 in 240 s, i.e. 1.20 s each)")
-    # CPU time does not depend on what else the machine is doing, unlike the wall time: it
-    # says what a quiet machine with this many cores could reach at best.
-    print(f"CPU per submission: grader {cpu[0] / len(rows):.2f} s, grading workers and kernels "
-          f"{cpu[1] / len(rows):.2f} s; best case on {os.cpu_count()} idle cores: "
-          f"{sum(cpu) / min(args.jobs, os.cpu_count() or 1):.0f} s for {len(rows)}")
-
-
-def _cpu_seconds() -> tuple[float, float]:
-    """(this process, its finished children) user+system CPU seconds."""
-    own, kids = (resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
-    return own.ru_utime + own.ru_stime, kids.ru_utime + kids.ru_stime
+        rows = grade(REPO, ASSIGNMENT, subs, Path(tmp) / "out", jobs=args.jobs)
+        ours = time.perf_counter() - start
+        statuses = Counter(r.status for r in rows)
+        scores = Counter(r.auto_score for r in rows)
+        print(f"course grade: {len(rows)} submissions in {ours:.1f} s "
+              f"({ours / len(rows):.2f} s each), jobs {args.jobs}, jail on, {os.cpu_count()} "
+              f"cores; statuses {dict(statuses)}, auto scores {dict(sorted(scores.items()))}")
+        verdict = "meets" if ours * 200 / len(rows) <= 240 else "misses"
+        print(f"target: 200 in 240 s; this run {verdict} it")
+        if not args.skip_nbgrader:
+            theirs, graded = plain_nbgrader(subs, Path(tmp) / "nbgrader")
+            print(f"plain nbgrader autograde: {sum(graded.values())} submissions in {theirs:.1f} s "
+                  f"({theirs / max(1, sum(graded.values())):.2f} s each), one at a time, no "
+                  f"jail; {dict(graded)}")
+            print(f"ratio course grade / plain nbgrader: {ours / theirs:.2f}")
 
 
 if __name__ == "__main__":

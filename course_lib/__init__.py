@@ -21,8 +21,8 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "bbc", "checks", "cli", "data", "device", "evaluation_plots", "experiment", "gradcheck",
-    "grading", "nn", "notebooks", "plots", "presubmit", "surfaces", "text", "text_models",
-    "widgets",
+    "grading", "nn", "notebooks", "plots", "presubmit", "probes", "repair", "surfaces", "text",
+    "text_models", "widgets",
 )
 
 

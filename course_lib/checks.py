@@ -96,7 +96,8 @@ def _name_of(fn: Callable) -> str:
 
 def _raising_function(exc: BaseException) -> str:
     """Name of the function in which ``exc`` was raised: the innermost traceback frame."""
-    culprit = getattr(exc, "course_culprit", None)  # set when the grader replays a call
+    # Set by the grader when the error was raised in the student's kernel and crossed as data.
+    culprit = getattr(exc, "course_culprit", None)
     if isinstance(culprit, str):
         return culprit
     tb = exc.__traceback__
@@ -234,8 +235,18 @@ def close(
     """
     want = np.asarray(expected)
     arr = array(got, name=name, shape=want.shape, dtype=dtype, inputs=inputs, see=see)
+    if arr.dtype.kind not in "biuf":
+        raise CheckFailed(
+            f"{name} should hold numbers, but it holds {arr.dtype} values.",
+            [f"Got {_short(arr)}.",
+             "Return numbers (floats or integers), not text such as '0.5' or 'nan': "
+             "convert with float() or .astype(float) if you built strings.",
+             *_describe_inputs(inputs)],
+            see,
+        )
     diff = np.abs(arr.astype(np.float64) - want.astype(np.float64))
-    bad = diff > atol + rtol * np.abs(want.astype(np.float64))
+    # Written so that a NaN anywhere counts as wrong: NaN compares False with everything.
+    bad = ~(diff <= atol + rtol * np.abs(want.astype(np.float64)))
     if np.any(bad):
         worst = np.unravel_index(int(np.argmax(np.where(bad, diff, -1.0))), want.shape)
         worst = tuple(int(i) for i in worst)
@@ -334,18 +345,24 @@ def derivative(
     return np.asarray(got)
 
 
+# Set by the grader's test process (course_lib.grading.test_runner), where a test's code runs
+# apart from the student's kernel: then a probe is sent to run in that kernel. This module
+# never imports the grading side; the grading side plugs itself in here.
+_kernel_call = None
+
+
 def in_kernel(probe: Callable, *args, **kwargs):
-    """Run ``probe(*args, **kwargs)`` and return its result, which must be plain data.
+    """Run ``probe(*args, **kwargs)`` where the student's code lives; return its result.
 
-    For a test about live objects (a Keras model): the probe builds and questions them and
-    returns numbers and arrays; the test then checks those. When the grader grades, the
-    probe runs in the notebook's kernel (where your code is) and its result is recorded, and
-    the checks on it run a second time in the grader's own process (see
-    ``course_lib.grading.trusted_replay``). In a notebook this is just ``probe(*args)``.
+    For a test about live objects (a Keras model built by a student's function): the probe
+    builds and questions them and returns plain data (numbers, arrays, strings, lists, dicts),
+    which the test then checks. Probes are functions of :mod:`course_lib.probes`. In a
+    notebook this is just ``probe(*args, **kwargs)``. When the grader grades, the test's code
+    runs in a process of the grader's own, and the probe runs in the student's kernel.
     """
-    from course_lib.grading.call_recorder import run_probe
-
-    return run_probe(probe, *args, **kwargs)
+    if _kernel_call is None:
+        return probe(*args, **kwargs)
+    return _kernel_call(probe, args, kwargs)
 
 
 @contextmanager

@@ -90,6 +90,7 @@ def _cmd_collect(args) -> int:
 def _cmd_grade(args) -> int:
     from . import notebooks
     from .grading.autograde import grade
+    from .grading.jailed_execute import Budgets
 
     repo = Path(args.repo) if args.repo else notebooks.find_repo()
 
@@ -98,18 +99,21 @@ def _cmd_grade(args) -> int:
               + (f"  ({row.reason})" if row.reason else ""), flush=True)
 
     assignment = notebooks.assignment_names(repo, [args.assignment])[0]
+    if args.unsafe_no_sandbox:
+        print("WARNING: --unsafe-no-sandbox: the students' code runs with your rights, with no "
+              "isolation (grades.csv records it). Use it only for notebooks you trust.",
+              file=sys.stderr)
     print(f"Grading {assignment} submissions from {args.submissions}")
-    rows = grade(repo, assignment, Path(args.submissions), Path(args.out),
-                 cell_timeout=args.timeout, progress=progress, sandbox=not args.no_sandbox,
-                 memory_mb=args.memory_mb, jobs=args.jobs)
+    budgets = Budgets(cell_timeout=args.timeout, submission_timeout=args.submission_timeout,
+                      memory_mb=args.memory_mb, max_output_kb=args.max_output_kb)
+    rows = grade(repo, assignment, Path(args.submissions), Path(args.out), progress=progress,
+                 sandbox=not args.unsafe_no_sandbox, jobs=args.jobs, budgets=budgets)
     errors = sum(r.status == "error" for r in rows)
-    flagged = sum(r.status == "flagged" for r in rows)
     csv_path = Path(args.out) / "grades.csv"
-    print(f"\n{len(rows)} submission(s), {errors} error(s), {flagged} flagged for review. "
-          f"Grades: {csv_path}")
-    kernel_only = Path(args.out) / "checked_in_kernel_only.txt"
-    if kernel_only.exists() and not kernel_only.read_text().rstrip().endswith("none"):
-        print(f"Some tests were checked inside the students' kernels only: see {kernel_only}")
+    print(f"\n{len(rows)} submission(s), {errors} error(s). Grades: {csv_path}")
+    problems = Path(args.out) / "grading_problems.txt"
+    if problems.exists():
+        print(f"The grader found problems in the assignment itself: see {problems}")
     return 0
 
 
@@ -162,13 +166,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("submissions",
                    help="folder of <student_id>.ipynb files, or an nbgrader submitted/ tree")
     p.add_argument("--out", required=True, help="folder for grades.csv and feedback/")
-    p.add_argument("--timeout", type=int, default=120, help="seconds one cell may run")
+    p.add_argument("--timeout", type=int, default=120,
+                   help="seconds one cell may run before it is interrupted (default 120)")
+    p.add_argument("--submission-timeout", type=int, default=1800,
+                   help="seconds for one submission's whole notebook (default 1800)")
     p.add_argument("--memory-mb", type=int, default=4096,
-                   help="address-space limit of each submission's kernel, in MiB")
+                   help="memory of all of a submission's processes together, in MiB")
+    p.add_argument("--max-output-kb", type=int, default=1024,
+                   help="output one cell may print before its kernel is stopped, in kB")
     p.add_argument("--jobs", type=int, default=1,
                    help="submissions graded at once (each worker has its own nbgrader folder)")
-    p.add_argument("--no-sandbox", action="store_true",
-                   help="run kernels as the grader, without limits (trusted notebooks only)")
+    p.add_argument("--unsafe-no-sandbox", action="store_true",
+                   help="grade without the bubblewrap jail: the students' code runs with your "
+                        "rights (trusted notebooks only; grades.csv records it)")
     p.add_argument("--repo", help="course repository (default: found from the current folder)")
     p.set_defaults(func=_cmd_grade)
     return parser

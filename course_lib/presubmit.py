@@ -56,8 +56,8 @@ def _label(cell, index: int) -> str:
 
 def check_notebook(path: Path, timeout: int = 600) -> SubmitReport:
     """Check a saved notebook as the autograder would see it (see the module docstring)."""
-    from .grading.repair import repair
     from .notebooks import run_notebook
+    from .repair import repair
 
     path = Path(path)
     report = SubmitReport()

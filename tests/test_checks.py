@@ -116,3 +116,14 @@ def test_render_traceback_is_the_message_only():
     assert lines[0] == "CheckFailed:"
     assert "✗ title" in lines[1] and "Re-read: section 1" in lines[-1]
     assert isinstance(failure, AssertionError)  # nbgrader scores a failing test cell 0
+
+
+def test_close_refuses_text_that_looks_like_numbers():
+    with pytest.raises(checks.CheckFailed, match="should hold numbers"):
+        checks.close(np.array(["nan", "nan"]), [1.0, 2.0], name="f(x)")
+    with pytest.raises(checks.CheckFailed, match="should hold numbers"):
+        checks.close(np.array(["1.0", "2.0"]), [1.0, 2.0], name="f(x)")
+
+
+def test_a_probe_is_a_plain_call_outside_the_grader():
+    assert checks.in_kernel(lambda a, b=1: a + b, 2, b=3) == 5

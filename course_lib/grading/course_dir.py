@@ -28,12 +28,6 @@ GENERATED = ("artifacts", ".ipynb_checkpoints", "__pycache__")
 KERNEL_ARGUMENTS = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"]
 
 
-def is_test_cell(cell) -> bool:
-    """An autograded test cell: code with points, not an answer."""
-    meta = cell.metadata.get("nbgrader", {})
-    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
-
-
 def nbgrader_config(cell_timeout: int = 120) -> Config:
     """The settings shared by ``nbgrader_config.py`` and every run of the pipeline.
 
@@ -48,17 +42,14 @@ def nbgrader_config(cell_timeout: int = 120) -> Config:
         SaveAutoGrades,
     )
 
-    from .cap_output_bytes import CapOutputBytes
-    from .recovering_execute import RecoveringExecute
-    from .stderr_is_not_failure import StderrIsNotFailure
+    from .jailed_execute import JailedExecute
 
     c = Config()
-    # nbgrader's own list, with execution that survives a cell killing the kernel, and two
-    # steps added after it: outputs are capped in bytes, and warnings on stderr do not cost a
-    # test its points (see the three modules).
+    # nbgrader's own list, with its execution step replaced: the student's cells run in a
+    # jailed kernel and the test cells apart from them (see jailed_execute). Outside
+    # `course grade` that step refuses to run, so no path runs students' code unjailed.
     c.Autograde.autograde_preprocessors = [
-        RecoveringExecute, CapOutputBytes, StderrIsNotFailure, IgnorePattern,
-        ClearMetadataPreprocessor,
+        JailedExecute, IgnorePattern, ClearMetadataPreprocessor,
         LimitOutput, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
     ]
     c.CourseDirectory.course_id = COURSE_ID
@@ -66,11 +57,6 @@ def nbgrader_config(cell_timeout: int = 120) -> Config:
     c.ClearSolutions.text_stub = TEXT_STUB
     c.Execute.timeout = cell_timeout
     c.Execute.extra_arguments = KERNEL_ARGUMENTS
-    # A cell past its time limit is interrupted, so the cells after it still run.
-    c.Execute.interrupt_on_timeout = True
-    # The kernel holds nothing worth a polite shutdown, and waiting for one costs every
-    # submission time; the sandbox kills what is left anyway.
-    c.Execute.shutdown_kernel = "immediate"
     # The student version must not carry the instructor's outputs.
     c.ClearOutput.enabled = True
     return c

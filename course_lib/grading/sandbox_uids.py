@@ -1,7 +1,8 @@
 """Lease a sandbox uid that no other grading run on this machine is using.
 
-Under root every submission's kernel runs as a uid of its own (see :mod:`.sandbox_kernel`),
-and after the submission every process of that uid is killed. If two grading runs (two
+Under root every jail runs as an unprivileged uid of its own (see :mod:`.jail`), and after
+the submission every process of that uid is killed (the jail's pid namespace already ends
+them all; this is the second lock on the door). If two grading runs (two
 ``course grade`` commands, parallel jobs, a test suite running grading tests side by side)
 picked uids by counting from the same base, one run's clean-up would kill the other's
 kernels. So a uid is leased: holding an exclusive ``flock`` on a file named after it. The

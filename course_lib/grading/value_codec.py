@@ -1,10 +1,12 @@
 """Values as plain JSON, so that a student's results can leave the student's process safely.
 
-The grader checks a code exercise outside the kernel that ran the student's code (see
-:mod:`.call_recorder` and :mod:`.trusted_replay`). What crosses between the two processes is
-data only: numbers, strings, lists, tuples, dicts, sets, NumPy arrays (as ``.npy`` bytes,
-read back with ``allow_pickle=False``) and the state of ``course_lib`` objects such as a
-``course_lib.nn`` model. Never pickle: unpickling runs whatever code the data names.
+The grader runs a test cell in a process of its own, apart from the kernel that runs the
+student's code (see :mod:`.test_runner` and :mod:`.kernel_runner`). What crosses between
+the two processes is data only: numbers, strings, lists, tuples, dicts, sets, NumPy arrays
+(as ``.npy`` bytes, read back with ``allow_pickle=False``) and the state of ``course_lib``
+data objects such as
+a ``course_lib.nn`` model (see ``OBJECT_MODULES``). Never pickle: unpickling runs whatever
+code the data names.
 
 Anything else (a Keras model, an object of the student's own class, a generator) is
 written as ``opaque`` with its type's name, so the grader can say what it could not check.
@@ -12,6 +14,12 @@ A subclass of a plain type (a ``str`` whose ``__eq__`` always agrees, an ``ndarr
 subclass, but also an honest ``namedtuple`` or ``Counter``) is written as its base type,
 read through the base type's own methods: the data crosses, the subclass's methods do not,
 so a value that lies inside the kernel tells the truth outside it.
+
+Live objects that must stay where they are (a student's function, a Keras model in the
+student's kernel; a function of a test, called back from the kernel) cross as references:
+the encoder's ``other`` hook turns them into ``{"$": "handle" | "callback" | "import", ...}``
+and the decoder's ``refs`` hook turns those back into something callable. Without the hooks,
+such values are ``opaque`` and such references are refused.
 
 Encoded form: JSON scalars (None, bool, int, float, str) stand for themselves; everything
 else is ``{"$": kind, ...}``.
@@ -29,6 +37,12 @@ import numpy as np
 
 MAX_DEPTH = 40
 TRUSTED_PREFIX = "course_lib."  # classes whose objects are rebuilt from their state
+# ...except the instructor's side: nothing of the grader is ever rebuilt from a student's data.
+UNTRUSTED_PREFIXES = ("course_lib.grading", "course_lib.cli")
+# Objects rebuilt from their state come from these modules only: their classes hold data and
+# methods that compute on it, nothing that acts on the system when an object is made or freed.
+OBJECT_MODULES = ("course_lib.nn", "course_lib.experiment", "course_lib.text", "course_lib.data")
+REFERENCE_KINDS = ("handle", "callback", "import")
 
 
 class Opaque:
@@ -41,10 +55,15 @@ class Opaque:
         return f"<{self.what}, not checkable outside the kernel>"
 
 
+def _is_course_module(module: str) -> bool:
+    return module.startswith(TRUSTED_PREFIX) and not module.startswith(UNTRUSTED_PREFIXES)
+
+
 def _is_course_object(value: Any) -> bool:
-    """An instance of a course_lib class (a layer, a model, an optimizer): its state crosses."""
-    return type(value).__module__.startswith(TRUSTED_PREFIX) and hasattr(value, "__dict__") \
-        and not isinstance(value, BaseException)
+    """An instance of a course_lib data class (a layer, a model, an optimizer, a result row):
+    its state crosses."""
+    return type(value).__module__ in OBJECT_MODULES and hasattr(value, "__dict__") \
+        and not isinstance(value, (BaseException, type))
 
 
 class _Budget:
@@ -64,11 +83,13 @@ def _npy(arr: np.ndarray, budget: _Budget) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def encode(value: Any, max_bytes: int = 256 * 2**20) -> Any:
+def encode(value: Any, max_bytes: int = 256 * 2**20, other=None) -> Any:
     """A JSON-able tree for ``value``; parts that cannot be encoded become ``opaque``.
 
-    max_bytes: total array bytes allowed; beyond it the rest is opaque ("too large")."""
-    return _encode(value, _Budget(max_bytes), 0, set())
+    max_bytes: total array bytes allowed; beyond it the rest is opaque ("too large").
+    other: called with each value that is not plain data; returns its tree (a reference), or
+    None to make it opaque."""
+    return _encode(value, _Budget(max_bytes), 0, set(), other)
 
 
 # Base type -> how to read a subclass's data without calling any method it overrides.
@@ -82,7 +103,7 @@ _AS_BASE = (
 )
 
 
-def _encode(value: Any, budget: _Budget, depth: int, seen: set[int]) -> Any:
+def _encode(value: Any, budget: _Budget, depth: int, seen: set[int], other=None) -> Any:
     kind = type(value)
     if kind not in (bool, np.ndarray) and not isinstance(value, np.generic):
         for base, read in _AS_BASE:
@@ -111,24 +132,32 @@ def _encode(value: Any, budget: _Budget, depth: int, seen: set[int]) -> Any:
     if kind is bytes:
         return {"$": "bytes", "v": base64.b64encode(value).decode("ascii")}
     if kind is np.random.Generator:
-        return {"$": "generator", "v": _encode(value.bit_generator.state, budget, depth + 1, seen)}
+        state = value.bit_generator.state
+        return {"$": "generator", "v": _encode(state, budget, depth + 1, seen, other)}
     seen = seen | {id(value)}
     if kind in (list, tuple, set, frozenset):
         items = sorted(value, key=repr) if kind in (set, frozenset) else value
-        return {"$": kind.__name__, "v": [_encode(v, budget, depth + 1, seen) for v in items]}
+        return {"$": kind.__name__,
+                "v": [_encode(v, budget, depth + 1, seen, other) for v in items]}
     if kind is dict:
-        return {"$": "dict", "v": [[_encode(k, budget, depth + 1, seen),
-                                    _encode(v, budget, depth + 1, seen)]
+        return {"$": "dict", "v": [[_encode(k, budget, depth + 1, seen, other),
+                                    _encode(v, budget, depth + 1, seen, other)]
                                    for k, v in value.items()]}
     if _is_course_object(value):
         return {"$": "object", "cls": f"{kind.__module__}:{kind.__qualname__}",
-                "v": _encode(dict(vars(value)), budget, depth + 1, seen)}
+                "v": _encode(dict(vars(value)), budget, depth + 1, seen, other)}
+    reference = other(value) if other is not None else None
+    if reference is not None:
+        return reference
     return {"$": "opaque", "type": f"{kind.__module__}.{kind.__qualname__}"
             if kind.__module__ not in ("builtins", "__main__") else kind.__qualname__}
 
 
-def decode(tree: Any, depth: int = 0) -> Any:
-    """The value ``encode`` described. Raises ValueError on anything malformed."""
+def decode(tree: Any, depth: int = 0, refs=None) -> Any:
+    """The value ``encode`` described. Raises ValueError on anything malformed.
+
+    refs: called with each reference tree (kinds ``handle``, ``callback``, ``import``);
+    returns the value that stands for it. Without it, references are malformed."""
     if tree is None or type(tree) in (bool, int, float, str):
         return tree
     if depth > MAX_DEPTH + 2 or type(tree) is not dict or "$" not in tree:
@@ -137,12 +166,12 @@ def decode(tree: Any, depth: int = 0) -> Any:
     if kind in ("list", "tuple", "set", "frozenset"):
         if type(v) is not list:
             raise ValueError("malformed sequence")
-        items = [decode(x, depth + 1) for x in v]
+        items = [decode(x, depth + 1, refs) for x in v]
         return getattr(builtins, kind)(items)
     if kind == "dict":
         if type(v) is not list or any(type(p) is not list or len(p) != 2 for p in v):
             raise ValueError("malformed dict")
-        return {decode(k, depth + 1): decode(x, depth + 1) for k, x in v}
+        return {decode(k, depth + 1, refs): decode(x, depth + 1, refs) for k, x in v}
     if kind in ("ndarray", "scalar"):
         arr = np.load(io.BytesIO(base64.b64decode(v, validate=True)), allow_pickle=False)
         return arr[()] if kind == "scalar" else arr
@@ -166,23 +195,52 @@ def decode(tree: Any, depth: int = 0) -> Any:
     if kind == "object":
         cls = _trusted_class(tree.get("cls"))
         obj = cls.__new__(cls)
-        obj.__dict__.update(decode(v, depth + 1))
+        state = decode(v, depth + 1, refs)
+        if type(state) is not dict or not all(type(k) is str for k in state):
+            raise ValueError("malformed object state")
+        obj.__dict__.update(state)
         return obj
     if kind == "opaque":
         return Opaque(str(tree.get("type", "an unknown value"))[:200])
+    if kind in REFERENCE_KINDS and refs is not None:
+        return refs(tree)
     raise ValueError(f"unknown kind {kind!r}")
 
 
 def _trusted_class(name: Any) -> type:
-    if type(name) is not str or ":" not in name or not name.startswith(TRUSTED_PREFIX):
+    if type(name) is not str or ":" not in name:
         raise ValueError("object of a class outside course_lib")
     module, qualname = name.split(":", 1)
-    obj: Any = importlib.import_module(module)
-    for part in qualname.split("."):
-        obj = getattr(obj, part)
-    if not isinstance(obj, type):
+    if module not in OBJECT_MODULES:
+        raise ValueError("object of a class outside course_lib's data modules")
+    obj = resolve(module, qualname)
+    if not isinstance(obj, type) or issubclass(obj, BaseException):
         raise ValueError(f"{name} is not a class")
     return obj
+
+
+def resolve(module: str, qualname: str) -> Any:
+    """``module``'s attribute ``qualname`` (dotted), for a course_lib student module only."""
+    if type(module) is not str or type(qualname) is not str or not _is_course_module(module) \
+            or any(not part.isidentifier() or part.startswith("_") for part in qualname.split(".")):
+        raise ValueError(f"{module}:{qualname} is not a course_lib name")
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"{module}:{qualname} does not exist ({exc})") from None
+    return obj
+
+
+def importable_name(fn: Any) -> str | None:
+    """``"module:qualname"`` when ``fn`` is a module-level function of a course_lib student
+    module that :func:`resolve` finds again, else None."""
+    module, qualname = getattr(fn, "__module__", None), getattr(fn, "__qualname__", None)
+    try:
+        return f"{module}:{qualname}" if resolve(module, qualname) is fn else None
+    except ValueError:
+        return None
 
 
 def find_opaque(value: Any, depth: int = 0) -> Opaque | None:

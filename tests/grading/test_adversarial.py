@@ -1,14 +1,34 @@
-"""Hostile and broken submissions: none gets more than its work earned, none touches another.
+"""Hostile and broken submissions: none gets more than its code earns, none touches another.
 
 Each case is a submission of 00_setup (two exercises, 1 point each) built from the released
-notebook. All cases are graded in one batch, in name order, with a correct control submission
-after the ones that try to leave something behind for the next student. For each case the
-test states the score it earned, the status, and (where it matters) the reason given.
+notebook, with only answer cells changed or cells added, as a student can. All cases are
+graded in one batch, in name order, with correct control submissions after the ones that try
+to leave something behind. For each case the test states the score its code earns, the
+status, and (where it matters) the reason given. Then, for the batch as a whole: no feedback
+page shows hidden tests or what they print; no file outside the jail changed (a canary file,
+the grader's ``~/.bashrc``, the repository's ``course_lib``, another student's hand-in,
+``grades.csv`` after the run); nothing the submissions started is still running; nothing
+they wrote to ``/tmp`` is left on the machine.
+
+The attack classes, numbered as in the design of the grader: 1 links that a restart would
+follow, 2 reading the tests from the call stack or the history, 3 reading neighbours (the
+repository, its git history), 4 predictable temporary paths, 5 reaching the grader's own
+files and processes (as a normal user too: ``test_the_batch_as_a_normal_user``), 6 budgets
+(output, time, memory, processes), 7 checks fooled by text, 8 honest variants graded right,
+9 active content in the feedback page; and 10, an output shaped like the partial score that
+nbgrader reads from a test cell, sent from inside a test's call.
 """
 
 import copy
+import hashlib
+import json
 import os
+import re
+import shutil
+import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import nbformat
@@ -18,9 +38,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from conftest import REPO, notebook_path, partial_submission  # noqa: E402
 
 from course_lib.grading.autograde import grade  # noqa: E402
+from course_lib.grading.jailed_execute import Budgets  # noqa: E402
 
 A = "00_setup"
-AS_ROOT = os.geteuid() == 0
+MARKER = "adv-left-behind-7c1e"
+BUDGETS = Budgets(cell_timeout=10, submission_timeout=45, memory_mb=1024, max_output_kb=200,
+                  processes=48)
 
 
 def solved():
@@ -37,6 +60,11 @@ def with_answer(gid, extra_before="", extra_after="", replace=None, nb=None):
     return nb
 
 
+def index_of(nb, gid):
+    return next(i for i, c in enumerate(nb.cells)
+                if c.metadata.get("nbgrader", {}).get("grade_id") == gid)
+
+
 def strip_metadata(nb):
     nb = copy.deepcopy(nb)
     for cell in nb.cells:
@@ -46,33 +74,32 @@ def strip_metadata(nb):
     return nb
 
 
-def cases(tmp: Path):
+def cases(paths: dict):
     """name -> (notebook or raw bytes, expected auto score, expected status, reason part)."""
-    # Built at run time inside the submission, so no literal path gives the attempt away.
-    hidden_path = f"{REPO!s}/sol' + 'utions/{A}/{A}.ipynb"
     c = {}
     c["a01_correct"] = (solved(), 2, "graded", "")
     c["a02_blank"] = (nbformat.read(notebook_path(A, True), 4), 0, "graded", "tests not passed")
+    # Tampering with the kernel's own numpy or checks changes nothing: no test runs there.
     c["a03_allclose_patch"] = (with_answer(
         "one_hot", extra_after="np.allclose = lambda *a, **k: True",
-        replace="def one_hot(labels, num_classes):\n    return labels"),
-        0, "flagged", "np.allclose")
+        replace="def one_hot(labels, num_classes):\n    return labels"), 1, "graded", "one_hot")
     c["a04_checks_patch"] = (with_answer(
         "one_hot", replace="def one_hot(labels, num_classes):\n    return 0\n"
         "checks.close = lambda *a, **k: None\nchecks.array = lambda *a, **k: a[0]"),
-        0, "flagged", "checks.close")
+        1, "graded", "test_one_hot")
+    # Cells after this one become `pass` in the kernel: the one_hot answer never runs.
     c["a05_input_transformer"] = (with_answer(
         "standardize", extra_after="get_ipython().input_transformers_cleanup.append("
-        "lambda lines: ['pass\\n'])"), 0, "flagged", "rewrites cells")
+        "lambda lines: ['pass\\n'])"), 1, "graded", "test_one_hot")
     c["a06_custom_exc"] = (with_answer(
         "standardize", extra_after="get_ipython().set_custom_exc((Exception,), "
-        "lambda *a, **k: None)"), 0, "flagged", "hides exceptions")
+        "lambda *a, **k: None)"), 2, "graded", "")
     c["a07_env_detection"] = (with_answer(
         "standardize", extra_before="import os\nGRADING = 'NBGRADER' in os.environ"),
-        0, "flagged", "environment")
+        2, "graded", "")
     c["a08_exec_obfuscated"] = (with_answer(
         "standardize", extra_after="exec('import numpy; numpy.allclose = lambda *a, **k: True')"),
-        0, "flagged", "executes code")
+        2, "graded", "")
     c["a09_metadata_lost"] = (strip_metadata(solved()), 2, "graded", "without metadata")
     nb = solved()
     nb.cells.insert(12, copy.deepcopy(nb.cells[12]))  # a copy-pasted cell, duplicated ids
@@ -92,11 +119,9 @@ def cases(tmp: Path):
         "grade_id", "").startswith("test_")]
     c["a12_deleted_test_cells"] = (nb, 2, "graded", "")
     nb = solved()
-    for cell in nb.cells:
-        if cell.metadata.get("nbgrader", {}).get("grade_id") == "standardize":
-            cell.cell_type = "markdown"
-            cell.pop("outputs", None)
-            cell.pop("execution_count", None)
+    nb.cells[index_of(nb, "standardize")].cell_type = "markdown"
+    for key in ("outputs", "execution_count"):
+        nb.cells[index_of(nb, "standardize")].pop(key, None)
     c["a13_answer_turned_markdown"] = (nb, 1, "graded", "turned into a markdown cell")
     c["a14_renamed_function"] = (with_answer("standardize", replace="def standardise(X):\n"
                                              "    return (X - X.mean(0)) / X.std(0)"),
@@ -107,15 +132,6 @@ def cases(tmp: Path):
                          0, "error", "not UTF-8")
     c["a17_infinite_recursion"] = (with_answer("standardize", replace="def standardize(X):\n"
                                                "    return standardize(X)"), 1, "graded", "")
-    c["a18_huge_allocation"] = (with_answer(
-        "standardize", extra_before="_big = np.ones(20 * 2**30 // 8)"), 1, "graded", "")
-    c["a19_huge_print"] = (with_answer("standardize", extra_after="print('x' * 30_000_000)"),
-                           2, "graded", "")
-    c["a20_sleeps_past_limit"] = (with_answer(
-        "standardize", extra_before="import time\ntime.sleep(600)"), 1, "graded", "")
-    c["a21_fork_bomb"] = (with_answer("standardize", extra_before=(
-        "import os, time\nfor _ in range(100000):\n    if os.fork() == 0:\n"
-        "        time.sleep(20)\n        os.kill(os.getpid(), 9)")), 1, "graded", "")
     c["a22_warns_on_stderr"] = (with_answer("one_hot", replace=(
         "import sys, warnings\ndef one_hot(labels, num_classes):\n"
         "    print('debug output', file=sys.stderr)\n"
@@ -125,64 +141,168 @@ def cases(tmp: Path):
         "        raise ValueError('out of range')\n"
         "    return np.eye(num_classes)[labels]")), 2, "graded", "")
     c["a23_plants_startup_files"] = (with_answer("standardize", extra_after=(
-        "import os, pathlib\nfor d in [pathlib.Path.home() / '.ipython/profile_default/startup',"
-        " pathlib.Path('.')]:\n    d.mkdir(parents=True, exist_ok=True)\n"
-        "(pathlib.Path.home() / '.ipython/profile_default/startup/00-x.py').write_text("
-        "'raise SystemExit')\npathlib.Path('numpy.py').write_text('raise ImportError')")),
-        2, "graded", "")
+        "import pathlib\nd = pathlib.Path.home() / '.ipython/profile_default/startup'\n"
+        "d.mkdir(parents=True, exist_ok=True)\n(d / '00-x.py').write_text('raise SystemExit')\n"
+        "pathlib.Path('numpy.py').write_text('raise ImportError')")), 2, "graded", "")
     c["a24_control_after_startup_files"] = (solved(), 2, "graded", "")
-    c["a25_reads_hidden_tests"] = (with_answer("standardize", extra_after=(
-        f"try:\n    print(open('{hidden_path}').read())\nexcept OSError as e:\n    print(e)")),
-        2, "graded", "")
-    c["a26_writes_gradebook"] = (with_answer("standardize", extra_after=(
-        "import glob, sqlite3\nfor p in glob.glob('/tmp/course-grade-*/grade' + 'book.db'):\n"
-        "    try:\n        sqlite3.connect(p).execute('delete from grade')\n"
-        "    except Exception as e:\n        print(e)")), 2, "graded", "")
-    c["a27_control_last"] = (solved(), 2, "graded", "")
-    big = solved()
-    big.cells.append(nbformat.v4.new_markdown_cell("x" * (60 * 2**20)))
-    c["a28_huge_notebook"] = (big, 0, "error", "larger than")
-    # The kernel is killed (as the out-of-memory killer would) in the middle of a test cell;
-    # the other exercise still earns its point.
+    c["a28_huge_notebook"] = (_huge(), 0, "error", "larger than")
+    # The kernel dies in the middle of a test: that test fails, the other one still counts.
     c["a30_kernel_killed_in_a_test"] = (with_answer("one_hot", replace=(
         "import os\ndef one_hot(labels, num_classes):\n    os.kill(os.getpid(), 9)")),
-        1, "graded", "kernel died in test_one_hot")
+        1, "graded", "kernel stopped while running")
     c["a31_swallows_the_interrupt"] = (with_answer("standardize", extra_before=(
         "import time\nwhile True:\n    try:\n        time.sleep(0.5)\n"
-        "    except BaseException:\n        pass")), 1, "graded",
-        "standardize ignored the time limit")
+        "    except BaseException:\n        pass")), 1, "graded", "did not stop when interrupted")
     c["a32_control_after_restarts"] = (solved(), 2, "graded", "")
-    # Tampering the static scan alone used to miss: an alias of numpy.
-    c["a33_alias_patch"] = (with_answer(
-        "one_hot", replace="import numpy as m\nm.allclose = lambda *a, **k: True\n"
-        "def one_hot(labels, num_classes):\n    return labels"), 0, "flagged", "m.allclose")
-    # A stand-in for the checks module that agrees with everything, keeping only what the
-    # hidden test needs to raise. Inside the kernel both tests pass; outside it, on the values
-    # one_hot really returned, test_one_hot fails.
-    c["a34_agreeable_checks"] = (with_answer("one_hot", replace=(
-        "def one_hot(labels, num_classes):\n    if labels.max() >= num_classes:\n"
-        "        raise ValueError('label out of range')\n    return labels\n\n"
-        "from course_lib import checks as _real\n\nclass _Agree:\n"
-        "    def __getattr__(self, name):\n        if name in ('call', 'CheckFailed'):\n"
-        "            return getattr(_real, name)\n        return lambda *a, **k: None\n\n"
-        "checks = _Agree()")), 0, "flagged", "failed when the grader checked")
-    # The record of the calls replaced by a link (the checking process may run as root and
-    # must not follow it): correct answers, but the record cannot be read, so no credit
-    # without a person's review.
-    c["a35_record_made_a_link"] = (with_answer("one_hot", extra_after=(
-        "import os, pathlib\n_rec = pathlib.Path.home() / 'record' / '00_setup'\n"
-        "_rec.mkdir(parents=True, exist_ok=True)\n"
-        "os.symlink('/dev/zero', _rec / 'test_one_hot.jsonl')")), 0, "flagged",
-        "record of this test's calls cannot be read")
-    c["a36_control_after_records"] = (solved(), 2, "graded", "")
+
+    # 1. Links in the jail's home to outside paths, then a dead kernel and a restart: the
+    # grader never touches a path inside the jail, so nothing outside changes.
+    links = "\n".join(
+        f"    os.symlink({target!r}, pathlib.Path.home() / {name!r})"
+        for name, target in (("canary", paths["canary"]), (".bashrc", paths["bashrc"]),
+                             ("passwd", "/etc/passwd"), ("connection.json", paths["canary"])))
+    c["b01_links_then_killed_kernel"] = (with_answer("standardize", extra_after=(
+        "import os, pathlib\nfor d in ['.config/matplotlib', '.ipython', '.keras', 'work']:\n"
+        "    p = pathlib.Path.home() / d\n    os.system(f'rm -rf {p} 2>/dev/null')\n"
+        "    try:\n"
+        f"        os.symlink({paths['canary']!r}, p)\n    except OSError:\n        pass\n"
+        f"try:\n{links}\nexcept OSError:\n    pass\nos._exit(1)")), 1, "graded",
+        "the kernel stopped")
+    # 2. The tests are not in the student's process: nothing to find on the stack or in
+    # the history, however the code is disguised.
+    c["b02_reads_the_calling_test"] = (with_answer("standardize", replace=(
+        "import sys\ndef standardize(X):\n    found = []\n    f = sys._getframe()\n"
+        "    while f is not None:\n"
+        "        found += [k for k in f.f_globals if k.startswith('X_')]\n"
+        "        found += [str(v)[:80] for v in f.f_locals.values()]\n        f = f.f_back\n"
+        "    hist = globals().get('I' + 'n', [])\n"
+        "    print('stack', found[:20], 'history', [h[:60] for h in hist])\n"
+        "    ev = getattr(__builtins__, 'ev' + 'al', None) or __builtins__['ev' + 'al']\n"
+        "    for name in ('s', 'X_big', 'expected'):\n        try:\n"
+        "            return ev(name) * 0 + X * 0\n        except Exception:\n            pass\n"
+        "    return X * 0")), 1, "graded", "test_standardize")
+    # 3. Neighbours: the repository (through course_lib's own location), its git history.
+    c["b03_reads_the_repository"] = (with_answer("standardize", extra_after=(
+        "import os, subprocess, course_lib\nroot = os.path.dirname(os.path.dirname("
+        "course_lib.__file__))\nfor cmd in (['git', '-C', root, 'show', 'HEAD:solutions/"
+        "00_setup/00_setup.ipynb'], ['ls', '-la', root, '/', '/home', '/tmp']):\n    try:\n"
+        "        print(subprocess.run(cmd, capture_output=True, text=True, timeout=5).stdout)\n"
+        "    except Exception as e:\n        print(e)\nfor top, dirs, files in os.walk('/'):\n"
+        "    if top.startswith(('/proc', '/sys', '/usr')):\n        dirs[:] = []\n"
+        "    for f in files:\n        if f.endswith('.ipynb'):\n            try:\n"
+        "                print(open(os.path.join(top, f)).read()[:300])\n"
+        "            except OSError:\n                pass")), 2, "graded", "")
+    # 4. Predictable paths: files planted in the jail's /tmp, /var/tmp, /dev/shm.
+    c["b04_plants_temporary_files"] = (with_answer("standardize", extra_after=(
+        "import os\nfor d in ('/tmp', '/var/tmp', '/dev/shm'):\n    for i in range(1, 300):\n"
+        f"        os.makedirs(f'{{d}}/.course-keep-{{i}}-0', exist_ok=True)\n"
+        f"    open(f'{{d}}/{MARKER}', 'w').write('x')")), 2, "graded", "")
+    c["b04z_control_after_temporary_files"] = (solved(), 2, "graded", "")
+    # 5. The grader's own files and processes: its home, the repository's course_lib, a
+    # classmate's hand-in, the parent's command line, a process left to rewrite grades.csv.
+    c["b05_reaches_for_the_grader"] = (with_answer("standardize", extra_after=(
+        "import os, subprocess, pathlib\n"
+        f"for path in [{paths['bashrc']!r}, {paths['checks']!r}, {paths['classmate']!r}, "
+        f"str(pathlib.Path.home() / '.bashrc')]:\n    try:\n"
+        "        with open(path, 'a') as fh:\n            fh.write('\\nexit 1\\n')\n"
+        "    except OSError as e:\n        print('refused', path)\n"
+        "for pid in (os.getppid(), 1):\n    try:\n"
+        "        print(open(f'/proc/{pid}/cmdline').read().replace(chr(0), ' '))\n"
+        "    except OSError:\n        pass\n"
+        f"subprocess.Popen(['sh', '-c', 'sleep 4; echo {MARKER} > {paths['grades']}'], "
+        "start_new_session=True)")), 2, "graded", "")
+    # 6. Budgets: output while it streams, memory of the whole jail, time for the whole
+    # submission, processes.
+    c["b06a_prints_without_end"] = (with_answer("standardize", extra_after=(
+        "while True:\n    print('x' * 10000)")), 1, "graded", "printed more than")
+    c["b06b_memory_in_children"] = (with_answer("standardize", extra_after=(
+        "import os, time\nfor _ in range(6):\n    if os.fork() == 0:\n"
+        "        b = bytearray(300 * 2**20)\n        time.sleep(60)\n        os._exit(0)\n"
+        "time.sleep(60)")), 1, "graded", "MiB of memory together")
+    nb = solved()
+    at = index_of(nb, "standardize")
+    for _ in range(30):
+        nb.cells.insert(at + 1, nbformat.v4.new_code_cell("import time\ntime.sleep(8)"))
+    c["b06c_many_slow_cells"] = (nb, 0, "graded", "time budget")
+    c["b06d_fork_bomb"] = (with_answer("standardize", extra_before=(
+        "import os, time\nfor _ in range(100000):\n    if os.fork() == 0:\n"
+        "        time.sleep(20)\n        os._exit(0)")), 1, "graded", "")
+    c["b06e_huge_allocation"] = (with_answer(
+        "standardize", extra_before="_big = np.ones(20 * 2**30 // 8)"), 1, "graded", "")
+    # 7. Text that reads like numbers.
+    c["b07_nan_strings"] = (with_answer("standardize", replace=(
+        "def standardize(X):\n    return np.full(np.shape(X), 'nan')")),
+        1, "graded", "test_standardize")
+    # 8. Honest variants: full marks, no note.
+    nb = solved()
+    at = index_of(nb, "standardize")
+    nb.cells.insert(3, nbformat.v4.new_code_cell("def column_mean(a):\n    return a.mean(axis=0)"))
+    nb.cells[at + 1].source = nb.cells[at + 1].source.replace("X.mean(axis=0)",
+                                                              "column_mean(X)")
+    c["b08a_helper_before_the_first_answer"] = (nb, 2, "graded", "")
+    nb = nbformat.read(notebook_path(A, True), 4)
+    for gid in ("standardize", "one_hot"):
+        answer = next(c.source for c in solved().cells
+                      if c.metadata.get("nbgrader", {}).get("grade_id") == gid)
+        nb.cells.insert(index_of(nb, gid) + 1, nbformat.v4.new_code_cell(answer))
+    c["b08b_answers_below_untouched_stubs"] = (nb, 2, "graded", "")
+    nb = with_answer("standardize", extra_before='"""Standardise, by hand: no autograd here."""')
+    nb.cells.insert(index_of(nb, "standardize") + 1, nbformat.v4.new_code_cell(
+        "Xt = np.ones((50, 4))\n%timeit standardize(Xt)\ny = (1 +\n     2)\n%time _ = y"))
+    c["b08c_docstring_timeit_magics"] = (nb, 2, "graded", "")
+    c["b08d_windows_line_endings"] = (_crlf(solved()), 2, "graded", "")
+    # 9. Active content printed or displayed by an answer.
+    c["b09_script_in_output"] = (with_answer("standardize", extra_after=(
+        "from IPython.display import HTML, SVG, display\nprint('<script>alert(\"p\")</script>')\n"
+        "display(HTML('<script>alert(\"h\")</script><img src=x onerror=alert(1)>'))\n"
+        "display(SVG('<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(2)</script>"
+        "</svg>'))")), 2, "graded", "")
+    # An output that nbgrader would read as a score, sent from inside a test's call.
+    c["b10_score_shaped_output"] = (with_answer("one_hot", replace=(
+        "def one_hot(labels, num_classes):\n    shell = get_ipython()\n"
+        "    shell.displayhook(2.0)\n    shell.displayhook(1)\n    print(1.0)\n"
+        "    return labels")), 1, "graded", "test_one_hot")
+    c["z_classmate"] = (solved(), 2, "graded", "")
     return c
 
 
-@pytest.mark.slow
-def test_adversarial_batch(tmp_path):
-    subs = tmp_path / "subs"
+def _huge():
+    big = solved()
+    big.cells.append(nbformat.v4.new_markdown_cell("x" * (60 * 2**20)))
+    return big
+
+
+def _crlf(nb):
+    raw = json.loads(nbformat.writes(nb))
+    for cell in raw["cells"]:
+        text = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        cell["source"] = text.replace("\n", "\r\n")
+    return json.dumps(raw).encode()
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else "missing"
+
+
+def _tree_digest(folder: Path) -> str:
+    h = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            h.update(str(path).encode() + path.read_bytes())
+    return h.hexdigest()
+
+
+def run_batch(tmp_path: Path) -> None:
+    subs, out = tmp_path / "subs", tmp_path / "out"
     subs.mkdir()
-    expected = cases(tmp_path)
+    canary = tmp_path / "canary.txt"
+    canary.write_text("canary")
+    os.chmod(canary, 0o600)
+    bashrc = Path.home() / ".bashrc"
+    paths = {"canary": str(canary), "bashrc": str(bashrc),
+             "checks": str(REPO / "course_lib" / "checks.py"),
+             "classmate": str(subs / "z_classmate.ipynb"), "grades": str(out / "grades.csv")}
+    expected = cases(paths)
     for name, (content, *_) in expected.items():
         path = subs / f"{name}.ipynb"
         if isinstance(content, bytes):
@@ -191,27 +311,92 @@ def test_adversarial_batch(tmp_path):
             nbformat.write(content, path)
     (subs / "a29_symlink.ipynb").symlink_to(notebook_path(A))
     expected["a29_symlink"] = (None, 0, "error", "symbolic link")
+    watched = {p: _digest(Path(p)) for p in (paths["bashrc"], paths["checks"],
+                                             paths["classmate"], paths["canary"])}
+    course_lib_before = _tree_digest(REPO / "course_lib")
+    canary_stat = os.stat(canary)
 
-    out = tmp_path / "out"
-    rows = {r.student_id: r for r in grade(REPO, A, subs, out, cell_timeout=15)}
+    rows = {r.student_id: r for r in grade(REPO, A, subs, out, budgets=BUDGETS)}
     problems = []
     for name, (_, score, status, reason) in expected.items():
         row = rows[name]
         if (row.auto_score, row.status) != (score, status) or reason not in row.reason:
-            problems.append(f"{name}: got {row.auto_score:g} {row.status} ({row.reason[:200]}); "
+            problems.append(f"{name}: got {row.auto_score:g} {row.status} ({row.reason[:300]}); "
                             f"expected {score} {status} with {reason!r}")
+    for name in ("b08a_helper_before_the_first_answer", "b08b_answers_below_untouched_stubs",
+                 "b08c_docstring_timeit_magics", "b08d_windows_line_endings", "a01_correct"):
+        if rows[name].reason:
+            problems.append(f"{name}: an honest submission got a note: {rows[name].reason}")
     assert not problems, "\n".join(problems)
 
-    # Nothing from the hidden tests reached any feedback page.
+    # Nothing of the hidden tests (code, check names, what they print) in any feedback page.
     hidden = nbformat.read(notebook_path(A), 4)
     secret = [line.strip() for cell in hidden.cells for line in cell.source.splitlines()
               if "X_big" in line or "should raise ValueError" in line]
-    assert secret
+    secret += ["column means of standardize(X)", "column std of standardize(X)",
+               "one_hot([4], 5)", "BEGIN HIDDEN", "course-grade-", "--ro-bind"]
+    assert len(secret) > 5
     for page in (out / "feedback").iterdir():
         html = page.read_text()
         leaks = [s for s in secret if s.replace('"', "&quot;") in html or s in html]
         assert not leaks, f"{page.name} shows hidden tests: {leaks}"
         assert page.stat().st_size < 2_000_000, f"{page.name} is {page.stat().st_size} bytes"
-    if AS_ROOT:
-        # The gradebook attack ran as nobody and could not reach the gradebook.
-        assert rows["a27_control_last"].auto_score == 2
+        assert "Content-Security-Policy" in html and "default-src 'none'" in html
+        tags = re.findall(r"<(?:script|svg|iframe|object|embed)\b|<[^>]*\bon\w+=", html,
+                          flags=re.IGNORECASE)
+        assert not tags, (page.name, tags)
+    assert "hidden tests passed" in (out / "feedback" / "a01_correct.html").read_text()
+
+    # Nothing outside the jails changed, nothing is left running, nothing left in /tmp.
+    time.sleep(5)  # longer than the process b05 tried to leave behind would wait
+    assert {p: _digest(Path(p)) for p in watched} == watched
+    assert _tree_digest(REPO / "course_lib") == course_lib_before
+    after = os.stat(canary)
+    assert (after.st_uid, after.st_mode) == (canary_stat.st_uid, canary_stat.st_mode)
+    assert MARKER not in (out / "grades.csv").read_text()
+    left = subprocess.run(["pgrep", "-af", MARKER], capture_output=True, text=True).stdout
+    assert not left.strip(), left
+    for folder in ("/tmp", "/var/tmp", "/dev/shm"):
+        assert not (Path(folder) / MARKER).exists()
+
+
+@pytest.mark.slow
+def test_adversarial_batch(tmp_path):
+    run_batch(tmp_path)
+
+
+NORMAL_USER = "course-ci"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="already running as a normal user")
+def test_the_batch_as_a_normal_user(tmp_path):
+    """The same batch, graded by a normal user (the machine's root makes one if needed).
+
+    The interpreter of this run may live in root's home, which a normal user cannot enter;
+    so the run sees the machine as it is except for root's home, where only the Python
+    installation stays visible (as on a machine with Python installed for everyone)."""
+    if subprocess.run(["id", NORMAL_USER], capture_output=True).returncode != 0:
+        subprocess.run(["useradd", "--create-home", NORMAL_USER], check=True)
+    uid = int(subprocess.run(["id", "-u", NORMAL_USER], capture_output=True, text=True,
+                             check=True).stdout)
+    home = Path(f"/home/{NORMAL_USER}")
+    python_home = Path(sys.base_prefix).resolve()
+    view = ["bwrap", "--dev-bind", "/", "/", "--tmpfs", "/root"]
+    if str(python_home).startswith("/root/"):
+        for parent in reversed(python_home.parents):
+            if str(parent).startswith("/root/"):
+                view += ["--perms", "0755", "--dir", str(parent)]
+        view += ["--ro-bind", str(python_home), str(python_home)]
+    work = Path(tempfile.mkdtemp(prefix="course-as-user-"))
+    os.chown(work, uid, uid)
+    command = view + ["--", "setpriv", f"--reuid={uid}", f"--regid={uid}", "--init-groups",
+                      sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0",
+                      "--basetemp", str(work / "t"), "-m", "slow",
+                      f"{Path(__file__).resolve()}::test_adversarial_batch"]
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home),
+           "USER": NORMAL_USER, "LANG": "C.UTF-8", "COURSE_PROFILE": "quick"}
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=1800)
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
+    shutil.rmtree(work, ignore_errors=True)

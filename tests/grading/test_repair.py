@@ -9,7 +9,7 @@ import nbformat
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from conftest import notebook_path  # noqa: E402
 
-from course_lib.grading.repair import repair  # noqa: E402
+from course_lib.repair import repair  # noqa: E402
 
 A = "00_setup"
 
@@ -69,3 +69,41 @@ def test_added_helper_cell_is_kept_after_its_answer():
               if c.metadata.get("nbgrader", {}).get("grade_id") == "standardize")
     assert sources[at + 1].startswith("def helper")
     assert len(out.cells) == len(release.cells) + 1
+
+
+def test_honest_variants_keep_their_place_and_get_no_note():
+    """A helper before the first answer, an answer written below its untouched stub, Windows
+    line endings: each is graded as written, and the report says nothing."""
+    release = nbformat.read(notebook_path(A, True), 4)
+    solution = nbformat.read(notebook_path(A), 4)
+    sub = copy.deepcopy(release)
+    sub.cells.insert(3, nbformat.v4.new_code_cell("def column_mean(a):\n    return a.mean(0)"))
+    at = next(i for i, c in enumerate(sub.cells)
+              if c.metadata.get("nbgrader", {}).get("grade_id") == "standardize")
+    sub.cells.insert(at + 1, nbformat.v4.new_code_cell(_answers(solution)["standardize"]))
+    for cell in sub.cells:
+        cell.source = cell.source.replace("\n", "\r\n")
+    out, report = repair(release, sub)
+    sources = [c.source for c in out.cells]
+    assert sources[3].startswith("def column_mean") and "\r" not in "".join(sources)
+    at = next(i for i, c in enumerate(out.cells)
+              if c.metadata.get("nbgrader", {}).get("grade_id") == "standardize")
+    assert sources[at + 1] == _answers(solution)["standardize"]
+    assert len(out.cells) == len(release.cells) + 2
+    assert report.summary() == ""
+
+
+def test_a_written_answer_without_metadata_is_found_after_its_question():
+    assignment = "01_activations"
+    release = nbformat.read(notebook_path(assignment, True), 4)
+    sub = copy.deepcopy(release)
+    written = next(i for i, c in enumerate(release.cells)
+                   if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("solution"))
+    sub.cells[written].source = "Because the gradient vanishes when the unit saturates."
+    for cell in sub.cells:
+        cell.metadata = {}
+        cell.pop("id", None)
+    out, report = repair(release, sub)
+    gid = release.cells[written].metadata["nbgrader"]["grade_id"]
+    assert out.cells[written].source.startswith("Because the gradient vanishes")
+    assert report.matched[gid] == "content" and gid not in report.unanswered

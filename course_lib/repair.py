@@ -1,4 +1,4 @@
-"""Rebuild a submission from the release notebook, carrying over only the student's answers.
+"""Rebuild a submission from the release notebook, carrying over only the student's work.
 
 A submitted notebook cannot be trusted to keep its nbgrader metadata: Colab and VS Code drop
 it, copy-paste duplicates it, and a student can edit it (more points, a test cell unlocked).
@@ -8,13 +8,19 @@ found in the submission by, in order:
 
 1. grade id (the nbgrader metadata, when it survived);
 2. cell id (nbformat 4.5 ids survive most editors even when metadata is stripped);
-3. content: a code cell that defines the same functions or classes as the release cell
-   (``def sigmoid(``), for notebooks whose ids and metadata are both gone.
+3. content: for code, a cell that defines the same functions or classes as the release cell
+   (``def sigmoid(``); for a written answer, the text cell right after the question it
+   answers (the release cell before it, found by its text).
 
 Everything else (instructions, setup, tests, points) comes from the release, so lost,
 duplicated, reordered or forged metadata cannot change what is graded or how much it is
-worth. Extra code cells the student added (a helper, a scratch test) are kept in place,
-without metadata; copies of locked cells are dropped.
+worth. Code cells the student added (a helper, an answer written below its stub, a scratch
+test) are kept in place, after the release cell they followed; a cell that still carries
+nbgrader metadata but is not an answer (an edited test or locked cell) is not. Line endings
+are normalised first, so a notebook saved with Windows line endings matches like any other.
+
+This module is shared by the student's pre-submission check (:mod:`course_lib.presubmit`)
+and the grader (:mod:`course_lib.grading.autograde`), so both see a notebook the same way.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ class RepairReport:
 
     matched: dict[str, str] = field(default_factory=dict)  # grade id -> grade id|cell id|content
     unanswered: list[str] = field(default_factory=list)  # answer cells not found at all
-    notes: list[str] = field(default_factory=list)  # duplicates, type changes, dropped cells
+    notes: list[str] = field(default_factory=list)  # duplicates, type changes
 
     def summary(self) -> str:
         parts = []
@@ -55,11 +61,12 @@ def _is_answer(cell) -> bool:
 
 def _source(cell) -> str:
     src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else str(src)
+    text = "".join(src) if isinstance(src, list) else str(src)
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _defined_names(source: str) -> set[str]:
-    """Top-level function and class names a code cell defines ('' if it does not parse)."""
+    """Top-level function and class names a code cell defines."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -70,19 +77,43 @@ def _defined_names(source: str) -> set[str]:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
 
 
-def _looks_copied(text: str, release_sources: set[str]) -> bool:
-    """True for a copy of a release cell with lines added (a test cell with its hidden part)."""
-    if any(marker in text for marker in ("BEGIN HIDDEN TESTS", "BEGIN SOLUTION")):
-        return True
-    return any(len(s) > 40 and text.startswith(s[:40]) for s in release_sources)
-
-
 def _pick(candidates: list, stub: str, gid: str, report: RepairReport):
     """Of several submitted cells for one answer, prefer the last one the student changed."""
     if len(candidates) > 1:
         report.notes.append(f"{gid} appears {len(candidates)} times; the last edited copy is used")
     changed = [c for c in candidates if _source(c).strip() != stub.strip()]
     return (changed or candidates)[-1]
+
+
+def _find_answer(r_index: int, out, sub_cells: list, used: set[int]) -> tuple[str, list[int]]:
+    """How the answer for release cell ``r_index`` was found, and the submission's indices."""
+    cell = out.cells[r_index]
+    gid = _meta(cell)["grade_id"]
+    found = [i for i, c in enumerate(sub_cells)
+             if _meta(c).get("grade_id") == gid and i not in used]
+    if found:
+        return "grade id", found
+    if cell.get("id"):
+        found = [i for i, c in enumerate(sub_cells) if c.get("id") == cell.id and i not in used]
+        if found:
+            return "cell id", found
+    if cell.cell_type == "code":
+        names = _defined_names(_source(cell))
+        if names:
+            return "content", [i for i, c in enumerate(sub_cells)
+                               if i not in used and c.get("cell_type") == "code"
+                               and not _meta(c) and names <= _defined_names(_source(c))]
+    elif r_index > 0:
+        # A written answer: the text cell right after its question.
+        question = _source(out.cells[r_index - 1]).strip()
+        release_texts = {_source(c).strip() for c in out.cells}
+        for i, c in enumerate(sub_cells[:-1]):
+            after = sub_cells[i + 1]
+            if _source(c).strip() == question and i + 1 not in used \
+                    and after.get("cell_type") == "markdown" and not _meta(after) \
+                    and _source(after).strip() not in release_texts:
+                return "content", [i + 1]
+    return "", []
 
 
 def repair(release: nbformat.NotebookNode, submitted: nbformat.NotebookNode
@@ -96,30 +127,17 @@ def repair(release: nbformat.NotebookNode, submitted: nbformat.NotebookNode
     sub_cells = list(submitted.get("cells", []))
     used: set[int] = set()
     out = copy.deepcopy(release)
-    release_sources = {_source(c).strip() for c in release.cells}
-    positions: dict[int, int] = {}  # index in submission -> index in release of its answer
+    positions: dict[int, int] = {}  # index in submission -> index in release
 
     for r_index, cell in enumerate(out.cells):
         if not _is_answer(cell):
             continue
         gid = _meta(cell)["grade_id"]
-        stub = _source(cell)
-        how, found = "grade id", [i for i, c in enumerate(sub_cells)
-                                  if _meta(c).get("grade_id") == gid and i not in used]
-        if not found and cell.get("id"):
-            how = "cell id"
-            found = [i for i, c in enumerate(sub_cells) if c.get("id") == cell.id and i not in used]
-        if not found and cell.cell_type == "code":
-            names = _defined_names(stub)
-            if names:
-                how = "content"
-                found = [i for i, c in enumerate(sub_cells)
-                         if i not in used and c.get("cell_type") == "code"
-                         and names <= _defined_names(_source(c))]
+        how, found = _find_answer(r_index, out, sub_cells, used)
         if not found:
             report.unanswered.append(gid)
             continue
-        chosen = _pick([sub_cells[i] for i in found], stub, gid, report)
+        chosen = _pick([sub_cells[i] for i in found], _source(cell), gid, report)
         index = next(i for i in found if sub_cells[i] is chosen)
         used.update(found)
         if chosen.get("cell_type") != cell.cell_type:
@@ -130,28 +148,27 @@ def repair(release: nbformat.NotebookNode, submitted: nbformat.NotebookNode
         report.matched[gid] = how
         positions[index] = r_index
 
-    # Extra code cells the student added stay, after the answer that precedes them.
+    # Every other cell of the submission: a release cell (its text unchanged), which marks the
+    # place; or a code cell the student added, kept right after the last place marked.
+    by_text: dict[str, list[int]] = {}
+    for r_index, cell in enumerate(out.cells):
+        by_text.setdefault(_source(cell).strip(), []).append(r_index)
     inserts: dict[int, list] = {}
     anchor = -1
-    dropped = 0
     for i, c in enumerate(sub_cells):
         if i in positions:
             anchor = positions[i]
             continue
-        if i in used or c.get("cell_type") != "code":
+        if i in used:
             continue
         text = _source(c).strip()
-        if not text or text in release_sources:
-            continue  # an unchanged cell of the notebook itself
-        if _meta(c) or anchor < 0 or _looks_copied(text, release_sources):
-            # A copy of a locked or test cell, or a cell before the first answer (where the
-            # notebook's imports have not run yet): nothing an answer can depend on.
-            dropped += 1
+        if text in by_text:
+            later = [r for r in by_text[text] if r > anchor]
+            anchor = later[0] if later else anchor
             continue
-        extra = nbformat.v4.new_code_cell(text)
-        inserts.setdefault(anchor, []).append(extra)
-    if dropped:
-        report.notes.append(f"{dropped} added or copied cell(s) outside the answers ignored")
+        if c.get("cell_type") != "code" or not text or _meta(c):
+            continue  # prose, an empty cell, or an edited copy of a test or locked cell
+        inserts.setdefault(anchor, []).append(nbformat.v4.new_code_cell(text))
     for anchor_index in sorted(inserts, reverse=True):
         out.cells[anchor_index + 1:anchor_index + 1] = inserts[anchor_index]
     return out, report
