@@ -1,7 +1,7 @@
 """Tokens per second of the masked-LM pretraining step, and an estimate of model FLOP utilisation.
 
 Builds exactly the model, optimizer, precision and compilation that ``experiment.pretrain`` uses
-for a profile (notebook 08, notebook 09's fallback, ``course experiment pretraining``), feeds it
+for a profile (notebook 09, notebook 10's fallback, ``course experiment pretraining``), feeds it
 masked batches of random token ids (throughput does not depend on the text, and the benchmark
 then needs no corpus), and times ``model.fit`` over a fixed number of steps after a warm-up call
 that compiles the step. Run it on the device you care about::
@@ -11,13 +11,15 @@ that compiles the step. Run it on the device you care about::
     KERAS_BACKEND=jax python bench/pretrain_throughput.py     # the same under JAX
 
 Model FLOP utilisation (MFU) is the arithmetic the model needs divided by what the device could
-do in the same time: ``6 x parameters x tokens / seconds / peak``. Two parameter counts are
-printed: all trainable parameters (the usual convention), and the ones that do matrix products
-for every token (embedding tables are look-ups, and the output layer of this masked LM only runs
-at the ~15 % of positions that are predicted). Attention's own T^2 products are not counted, so
-both figures slightly underestimate the work. The peak comes from ``--peak-tflops`` or, for a few
-known GPUs, from a table of dense bfloat16 / TF32 peaks; on a CPU pass ``--peak-tflops`` to get
-an MFU.
+do in the same time. The arithmetic is counted as in the notebooks and ``course_lib``
+(``text_models.masked_lm_training_flops``): the encoder's matrix products for every token
+(attention projections, feed-forward layers, and attention over the window itself), the
+masked-LM head only at the masked positions it predicts, forward and backward (3 x forward);
+embedding tables are look-ups and cost nothing. The usual shortcut, 6 x all parameters x
+tokens, counts the embedding tables and the vocabulary-sized head at every token, and
+overstates the work of a small model several times; it is printed beside for comparison. The
+peak comes from ``--peak-tflops`` or, for a few known GPUs, from a table of dense bfloat16 /
+TF32 peaks; on a CPU pass ``--peak-tflops`` to get an MFU.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ def peak_for(gpu_name: str | None, precision: str) -> float | None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", choices=["quick", "full"], default="full")
+    parser.add_argument("--profile", choices=["quick", "checkpoint", "full"], default="full")
     parser.add_argument("--steps", type=int, default=50, help="timed training steps")
     parser.add_argument("--warmup-steps", type=int, default=5,
                         help="steps of the first (compiling) call, not timed")
@@ -102,29 +104,28 @@ def main(argv=None) -> int:
     seconds = time.perf_counter() - start
 
     tokens = args.steps * cfg.batch_size * cfg.seq_len
+    targets = int(np.count_nonzero(y))  # masked positions predicted in the timed steps
     params = int(sum(np.prod(v.shape) for v in model.trainable_weights))
-    lookup = vocab_size * cfg.width + cfg.seq_len * cfg.width
-    head = model.get_layer("mlm_logits").count_params()
-    per_token = params - lookup - head + head * max_pred / cfg.seq_len
-    flops_all = 6.0 * params * tokens
-    flops_matmul = 6.0 * per_token * tokens
+    flops = tm.masked_lm_training_flops(cfg.width, cfg.depth, cfg.ff_width, cfg.seq_len,
+                                        vocab_size, tokens, targets)
+    flops_naive = 6.0 * params * tokens
     peak = args.peak_tflops or peak_for(gpus[0].name if gpus else None, precision)
 
     print(f"device {where} | Keras {keras.__version__}, backend {keras.config.backend()} | "
           f"profile {cfg.profile} | precision {precision} | jit_compile {jit} | "
           f"steps_per_execution {cfg.steps_per_execution}")
     print(f"model: width {cfg.width}, {cfg.depth} blocks, {cfg.heads} heads, vocabulary "
-          f"{vocab_size:,}; {params:,} trainable parameters ({per_token:,.0f} doing matrix "
-          f"products per token)")
-    print(f"batch {cfg.batch_size} x {cfg.seq_len} tokens, {max_pred} predictions per sequence")
+          f"{vocab_size:,}; {params:,} trainable parameters")
+    print(f"batch {cfg.batch_size} x {cfg.seq_len} tokens, {max_pred} prediction slots per "
+          f"sequence, {targets / args.steps / cfg.batch_size:.1f} used on average")
     print(f"compile + {args.warmup_steps} warm-up steps: {compile_seconds:.1f} s")
     print(f"{args.steps} timed steps: {seconds:.2f} s, {seconds / args.steps * 1e3:.1f} ms/step, "
           f"{tokens / seconds:,.0f} tokens/s")
-    print(f"model FLOPs: {flops_all / seconds / 1e12:.3f} TFLOP/s with all parameters, "
-          f"{flops_matmul / seconds / 1e12:.3f} TFLOP/s with matrix-product parameters")
+    print(f"model FLOPs: {flops / seconds / 1e12:.3f} TFLOP/s (matrix products as they run); "
+          f"the 6 x parameters x tokens shortcut would say {flops_naive / seconds / 1e12:.3f} "
+          f"({flops_naive / flops:.1f} x as much)")
     if peak:
-        print(f"MFU against a peak of {peak:g} TFLOP/s: {flops_all / seconds / 1e12 / peak:.1%} "
-              f"(all parameters), {flops_matmul / seconds / 1e12 / peak:.1%} (matrix products)")
+        print(f"MFU against a peak of {peak:g} TFLOP/s: {flops / seconds / 1e12 / peak:.1%}")
     else:
         print("MFU: unknown peak for this device; pass --peak-tflops to compute it")
     return 0

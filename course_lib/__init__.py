@@ -20,9 +20,9 @@ from importlib import import_module as _import_module
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "bbc", "checks", "cli", "data", "device", "evaluation_plots", "experiment", "gradcheck",
-    "grading", "nn", "notebooks", "plots", "presubmit", "probes", "repair", "surfaces", "text",
-    "text_models", "widgets",
+    "bbc", "checks", "cli", "data", "device", "distillation", "evaluation_plots", "experiment",
+    "gradcheck", "grading", "nn", "notebooks", "plots", "presubmit", "probes", "repair",
+    "surfaces", "text", "text_models", "widgets",
 )
 
 

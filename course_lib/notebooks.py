@@ -115,7 +115,9 @@ def run_notebook(path: Path, out_dir: Path, profile: str = "quick", student: boo
     path = Path(path)
     os.environ["COURSE_PROFILE"] = profile
     os.environ["COURSE_STATIC_WIDGETS"] = "1"
-    os.environ["MPLBACKEND"] = "Agg"
+    # The inline backend, as in JupyterLab: figures are kept in the executed copy (and a figure
+    # that fails only when drawn fails here too).
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(
         nb, timeout=timeout, kernel_name="python3", allow_errors=student,

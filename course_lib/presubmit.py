@@ -7,7 +7,8 @@ as the autograder will, and reports, most serious first:
 - graded cells that were deleted, duplicated or turned into another cell type (compared with
   the released notebook when it can be found);
 - answers that still raise ``NotImplementedError``;
-- checks that fail, with their message;
+- checks that fail, with their whole message, pointing at the answer cell they test;
+- written answers still empty;
 - other cells that fail;
 - cells that only worked because of the order they were run in: they succeeded in your saved
   session but fail when the notebook runs top to bottom.
@@ -54,6 +55,32 @@ def _label(cell, index: int) -> str:
     return f"cell {index + 1}" + (f" ({gid})" if gid else "")
 
 
+def _answer_above(cells, index: int) -> int | None:
+    """The answer cell a check tests: the nearest code answer cell above it."""
+    for i in range(index - 1, -1, -1):
+        meta = cells[i].metadata.get("nbgrader", {})
+        if cells[i].cell_type == "code" and meta.get("solution"):
+            return i
+        if cells[i].cell_type == "markdown" and cells[i].source.lstrip().startswith("#"):
+            return None  # a new section: the check is not about an answer above it
+    return None
+
+
+def _lesson(message: str, limit: int = 2000) -> str:
+    """A check's whole message (expected, got, input, what to re-read), indented, without the
+    leading ✗ the check itself prints."""
+    text = message.strip()
+    text = text[1:].lstrip() if text.startswith("✗") else text
+    if len(text) > limit:
+        text = text[:limit] + " ..."
+    return "\n".join("    " + line for line in text.splitlines())
+
+
+def _unwritten(source: str) -> bool:
+    """True for a written answer still as released: empty or the placeholder alone."""
+    return source.strip() in ("", "YOUR ANSWER HERE")
+
+
 def check_notebook(path: Path, timeout: int = 600) -> SubmitReport:
     """Check a saved notebook as the autograder would see it (see the module docstring)."""
     from .notebooks import run_notebook
@@ -90,8 +117,11 @@ def check_notebook(path: Path, timeout: int = 600) -> SubmitReport:
         if err.get("ename") == "NotImplementedError" or "not written yet" in err.get("evalue", ""):
             report.problems.append(f"{_label(new, index)}: an exercise is not answered yet")
         elif meta.get("grade") and not meta.get("solution"):
-            report.problems.append(f"{_label(new, index)}: this check fails: "
-                                   f"{err.get('evalue', '').strip().splitlines()[0][:200]}")
+            answer = _answer_above(fresh.cells, index)
+            where = (f"the answer in {_label(fresh.cells[answer], answer)} fails "
+                     f"{_label(new, index)}'s check" if answer is not None
+                     else f"{_label(new, index)}: this check fails")
+            report.problems.append(f"{where}:\n{_lesson(err.get('evalue', ''))}")
         elif worked_before:
             report.problems.append(
                 f"{_label(new, index)} worked in your session but fails when the notebook runs "
@@ -100,6 +130,12 @@ def check_notebook(path: Path, timeout: int = 600) -> SubmitReport:
         else:
             report.problems.append(f"{_label(new, index)} fails: {err.get('ename')}: "
                                    f"{err.get('evalue', '')[:200]}")
+    for index, cell in enumerate(fresh.cells):
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "markdown" and meta.get("solution") and _unwritten(cell.source):
+            report.problems.append(f"{_label(cell, index)}: this written answer is empty "
+                                   f"({meta.get('points', 0):g} point(s), graded by your "
+                                   "instructor)")
     if result.status == "failed" and not report.problems:
         report.problems.append(f"the notebook did not run to the end: {result.detail}")
     return report

@@ -34,15 +34,16 @@ def _numpy(tensor) -> np.ndarray:
     return np.asarray(_keras().ops.convert_to_numpy(tensor))
 
 
-def _block_model(block_fn, width: int, heads: int, ff_dim: int, name: str):
+def _block_model(block_fn, width: int, heads: int, ff_dim: int, name: str,
+                 dropout: float = 0.0):
     """A model around one encoder block: inputs (vectors, token ids), output the block's."""
     from course_lib import checks, text_models
 
     keras = _keras()
     x_in = keras.Input(shape=(None, width))
     ids_in = keras.Input(shape=(None,), dtype="int32")
-    out = checks.call(block_fn, x_in, text_models.key_mask(ids_in), heads, ff_dim, 0.0, None,
-                      name)
+    out = checks.call(block_fn, x_in, text_models.key_mask(ids_in), heads, ff_dim, dropout,
+                      None, name)
     return keras.Model([x_in, ids_in], out)
 
 
@@ -75,6 +76,60 @@ def encoder_block_behaviour(block_fn, x: np.ndarray, ids: np.ndarray, extra_padd
     y_zero = _numpy(model([x, ids]))
     names_ok = all(layer.name.startswith(name) for layer in model.layers[2:])
     return y, y_long, y_zero, names_ok
+
+
+_WEIGHTED_KINDS = ("LayerNormalization", "MultiHeadAttention", "Dense")
+
+
+def _layers_by_kind(model) -> dict[str, list]:
+    """The model's layers with weights, per kind, in the model's (topological) order."""
+    return {kind: [layer for layer in model.layers if type(layer).__name__ == kind]
+            for kind in _WEIGHTED_KINDS}
+
+
+def encoder_block_against_reference(block_fn, x: np.ndarray, ids: np.ndarray,
+                                    dropout: float = 0.5, seed: int = 0, heads: int = 2,
+                                    ff_dim: int = 16, name: str = "t"):
+    """Build ``block_fn``'s block (with ``dropout``) and the course's reference block,
+    :func:`course_lib.text_models.encoder_block`, for vectors of width ``x.shape[-1]``; give
+    both the same random weights, pairing their layers by kind (LayerNormalization,
+    MultiHeadAttention, Dense) and order; and apply both to ``(x, ids)``.
+
+    x: float32 (batch, length, width); ids: int32 (batch, length), 0 = padding.
+    Returns (comparable, y, y_reference, y_training). comparable is False when the layers do
+    not pair up (other kinds or counts of layers with weights, other weight shapes, or a
+    layer with weights of another kind); the three arrays are then zeros of x's shape. y and
+    y_reference are the two blocks' outputs at inference; y_training is the output of
+    ``block_fn``'s block called with ``training=True``, where its dropout acts.
+    """
+    from course_lib import text_models
+
+    width = x.shape[-1]
+    model = _block_model(block_fn, width, heads, ff_dim, name, dropout)
+    reference = _block_model(text_models.encoder_block, width, heads, ff_dim, "reference",
+                             dropout)
+    zeros = np.zeros(x.shape, np.float32)
+    mine, theirs = _layers_by_kind(model), _layers_by_kind(reference)
+    others = [layer for layer in model.layers
+              if layer.weights and type(layer).__name__ not in _WEIGHTED_KINDS]
+    if others or any(len(mine[k]) != len(theirs[k]) for k in _WEIGHTED_KINDS):
+        return False, zeros, zeros, zeros
+    rng = np.random.default_rng(seed)
+    for kind in _WEIGHTED_KINDS:
+        for a, b in zip(mine[kind], theirs[kind]):
+            shapes = [w.shape for w in b.get_weights()]
+            if [w.shape for w in a.get_weights()] != shapes:
+                return False, zeros, zeros, zeros
+            if kind == "LayerNormalization":  # gamma near 1, beta near 0
+                new = [1.0 + 0.3 * rng.normal(size=shapes[0]), 0.3 * rng.normal(size=shapes[1])]
+            else:
+                new = [0.3 * rng.normal(size=s) for s in shapes]
+            new = [w.astype(np.float32) for w in new]
+            a.set_weights(new)
+            b.set_weights(new)
+    return (True, _numpy(model([x, ids], training=False)),
+            _numpy(reference([x, ids], training=False)),
+            _numpy(model([x, ids], training=True)))
 
 
 def _tiny_masked_lm(compile_fn, peak_lr: float, total_steps: int, warmup_steps: int):

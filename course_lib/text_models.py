@@ -68,7 +68,8 @@ def jit_for(profile: str | None = None) -> bool | str:
 
     JAX always compiles (True). TensorFlow's default ("auto") resolves to no XLA on a CPU;
     forcing XLA made masked-LM epochs about 25 % faster there once compiled, but compiling costs
-    seconds, which the quick profile cannot spare: True in the full profile, "auto" in quick.
+    seconds, which the quick profile cannot spare: True in the full and checkpoint profiles
+    (long runs), "auto" in quick.
     The torch backend gets False (its compiler is a separate, slower-to-start path).
     """
     from . import device
@@ -79,7 +80,7 @@ def jit_for(profile: str | None = None) -> bool | str:
     if backend == "torch":
         return False
     profile = profile or device.profile()
-    return True if profile == "full" else "auto"
+    return True if profile in ("full", "checkpoint") else "auto"
 
 
 def seed_all(seed: int) -> None:
@@ -196,7 +197,7 @@ def transformer_encoder(vocab_size: int, max_length: int, width: int = 64, depth
     T may be anything up to ``max_length``. Token embedding + :class:`PositionEmbedding`, then
     ``depth`` :func:`encoder_block`s and a final layer norm. dtype: a dtype policy name for every
     layer (``"mixed_bfloat16"`` on a GPU; see :func:`precision_for`). block: a function with
-    :func:`encoder_block`'s signature to use instead of it (notebook 08 passes the student's).
+    :func:`encoder_block`'s signature to use instead of it (notebook 09 passes the student's).
     """
     block = block or encoder_block
     ff_width = ff_width or 4 * width
@@ -318,6 +319,29 @@ def gather_targets(targets: np.ndarray, max_predictions: int) -> tuple[np.ndarra
     return positions, labels
 
 
+def encoder_forward_flops(width: int, depth: int, ff_width: int, seq_len: int) -> float:
+    """Arithmetic of one token's forward pass through the encoder, in FLOPs.
+
+    Counted as the matrix products do it, two FLOPs per multiply-add: in each block the four
+    attention projections (Q, K, V, output: 4 d^2), the feed-forward layer (2 d f), and
+    attention itself (scores against T keys and the weighted sum of T values: 2 T d). The
+    embedding tables are look-ups and cost no multiplication; layer norms, softmax and
+    activations are a few percent and left out. Training costs about 3 times the forward pass
+    (the backward pass computes two products for each one of the forward pass).
+    """
+    return float(depth * 2 * (4 * width * width + 2 * width * ff_width + 2 * seq_len * width))
+
+
+def masked_lm_training_flops(width: int, depth: int, ff_width: int, seq_len: int,
+                             vocab_size: int, tokens: int, targets: int) -> float:
+    """Training FLOPs of :func:`masked_lm`: every token through the encoder, and the head
+    (Dense(width) then Dense(vocab)) only at the ``targets`` positions it predicts; forward
+    and backward (3 x forward)."""
+    encoder = encoder_forward_flops(width, depth, ff_width, seq_len) * tokens
+    head = 2.0 * (width * width + width * vocab_size) * targets
+    return 3.0 * (encoder + head)
+
+
 def max_predictions_for(length: int, rate: float = 0.15) -> int:
     """Room for the targets of a window of ``length`` tokens: the mean plus four standard
     deviations of a Binomial(length, rate), so that almost never is a target dropped."""
@@ -325,14 +349,28 @@ def max_predictions_for(length: int, rate: float = 0.15) -> int:
     return int(min(length, np.ceil(mean + 4 * np.sqrt(mean * (1 - rate)))))
 
 
-def masked_lm(encoder: keras.Model, vocab_size: int, dtype: str | None = None) -> keras.Model:
+def frequency_bias(counts: np.ndarray) -> np.ndarray:
+    """Log word frequencies, to start the masked-LM head's output bias from (float32 (V,)).
+
+    With this bias and near-zero weights, the untrained model already predicts every masked
+    word with its frequency in the corpus: its loss starts at the word-frequency baseline
+    instead of above it, and every step it takes is spent on learning from the context.
+    counts: how often each vocabulary id occurs (special tokens 0); each gets at least 1/2.
+    """
+    counts = np.maximum(np.asarray(counts, dtype=np.float64), 0.5)
+    return np.log(counts / counts.sum()).astype(np.float32)
+
+
+def masked_lm(encoder: keras.Model, vocab_size: int, dtype: str | None = None,
+              output_bias: np.ndarray | None = None) -> keras.Model:
     """An encoder with the masked-LM head.
 
     Inputs: ``[ids, positions]``, ids (B, T) int and positions (B, P) int (from
     :func:`gather_targets`). Output: logits (B, P, vocab_size), float32, one row of vocabulary
     scores for each position asked about. Head: Dense(width, gelu) -> LayerNorm ->
     Dense(vocab_size); the last layer is float32 even under mixed precision, so the softmax
-    over the vocabulary is computed accurately.
+    over the vocabulary is computed accurately. output_bias: the last layer's starting bias
+    (see :func:`frequency_bias`); default zeros.
     """
     ids = keras.Input(shape=(None,), dtype="int32", name="ids")
     positions = keras.Input(shape=(None,), dtype="int32", name="positions")
@@ -341,7 +379,9 @@ def masked_lm(encoder: keras.Model, vocab_size: int, dtype: str | None = None) -
     width = h.shape[-1]
     h = layers.Dense(width, activation="gelu", dtype=dtype, name="mlm_dense")(h)
     h = layers.LayerNormalization(epsilon=1e-6, dtype=dtype, name="mlm_ln")(h)
-    logits = layers.Dense(vocab_size, dtype="float32", name="mlm_logits")(h)
+    bias = "zeros" if output_bias is None else keras.initializers.Constant(output_bias)
+    logits = layers.Dense(vocab_size, dtype="float32", bias_initializer=bias,
+                          name="mlm_logits")(h)
     return keras.Model([ids, positions], logits, name="masked_lm")
 
 
@@ -393,17 +433,22 @@ def lstm_language_model(vocab_size: int, embedding_dim: int = 64, units: int = 1
 # ---------------------------------------------------------------------------------------------
 
 def classifier(encoder: keras.Model, n_classes: int, dropout: float = 0.1,
-               dtype: str | None = None, name: str = "classifier") -> keras.Model:
+               dtype: str | None = None, name: str = "classifier",
+               normalize: bool = False) -> keras.Model:
     """A classifier over an encoder: ids (B, T) -> class logits (B, n_classes), float32.
 
     The encoder's vectors are averaged over the real tokens (:class:`MaskedMeanPooling`), then
     a dropout and one Dense layer (the "head") give one logit per class. Freezing the encoder
-    (``encoder.trainable = False``) turns this into a linear probe.
+    (``encoder.trainable = False``) turns this into a linear probe. normalize: scale the pooled
+    vector to length 1 first, as the linear probe of ``course_lib.experiment`` does, so that
+    the head can start from the probe's solution.
     """
     ids = keras.Input(shape=(None,), dtype="int32", name="ids")
     h = encoder(ids)
     # Pooling sums up to T vectors: done in float32 even under mixed precision.
     pooled = MaskedMeanPooling(dtype="float32", name="mean_pool")([h, ids])
+    if normalize:
+        pooled = layers.UnitNormalization(dtype="float32", name="unit_norm")(pooled)
     pooled = layers.Dropout(dropout, name="head_dropout")(pooled)
     logits = layers.Dense(n_classes, dtype="float32", name="head")(pooled)
     return keras.Model(ids, logits, name=name)
@@ -441,7 +486,7 @@ def pretraining_optimizer(learning_rate: float, total_steps: int, warmup_steps: 
 
 def compile_masked_lm(model: keras.Model, learning_rate: float, total_steps: int,
                       warmup_steps: int, jit_compile="auto") -> keras.Model:
-    """Compile a :func:`masked_lm` for training: the reference for notebook 08's exercise.
+    """Compile a :func:`masked_lm` for training: the reference for notebook 09's exercise.
 
     Optimizer from :func:`pretraining_optimizer`; loss :func:`masked_lm_loss` (targets 0 are
     ignored); metric :class:`MaskedAccuracy`. Returns the same model.

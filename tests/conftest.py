@@ -41,3 +41,24 @@ def partial_submission(assignment: str, solved: int = 1) -> nbformat.NotebookNod
         if gid in by_id:
             cell.source = by_id[gid]
     return nb
+
+
+def synthetic_split(seed: int = 0):
+    """A made-up corpus for fast model tests: two topics (tech, entertainment), each with a
+    vocabulary of its own over shared filler words, and off-topic politics as unlabeled text."""
+    import numpy as np
+
+    from course_lib import bbc
+
+    rng = np.random.default_rng(seed)
+    filler = [f"w{i}" for i in range(40)]
+    topics = [[f"t{i}" for i in range(15)], [f"s{i}" for i in range(15)]]
+    items = []
+    for label, words in enumerate(topics):
+        cat = ("tech", "entertainment")[label]
+        for i in range(40):
+            draw = rng.choice(filler + words * 2, size=40)
+            items.append(bbc.Article(" ".join(draw), cat, f"{cat}/{i}"))
+    for i in range(20):
+        items.append(bbc.Article(" ".join(rng.choice(filler, size=40)), "politics", f"p/{i}"))
+    return bbc.split(["tech", "entertainment"], seed=0, items=items)

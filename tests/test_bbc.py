@@ -4,6 +4,7 @@ Synthetic corpora (tiny folders of made-up sentences) test the error paths; the 
 corpus is read, never copied into a fixture.
 """
 
+import itertools
 import time
 from collections import Counter
 
@@ -43,15 +44,34 @@ def test_split_has_no_leak_and_is_stratified_and_seeded():
     assert not pool & test
     assert not test & unlabeled  # no test article is ever pretrained on
     assert pool <= unlabeled
-    assert len(unlabeled) == 2124 - len(test)
     for labels, texts in ((s.pool_labels, s.pool_texts), (s.test_labels, s.test_texts)):
         assert labels.dtype == np.int64 and len(labels) == len(texts)
     share = np.bincount(s.test_labels) / np.bincount(np.r_[s.test_labels, s.pool_labels])
-    assert np.allclose(share, 0.3, atol=0.01)
+    assert np.allclose(share, bbc.RESERVE_FRACTION, atol=0.01)
     again = bbc.split(["tech", "entertainment"], seed=0)
     assert again.test_texts == s.test_texts and again.unlabeled == s.unlabeled
     other = bbc.split(["tech", "entertainment"], seed=1)
-    assert set(other.test_texts) != test
+    assert set(other.test_texts) == test and other.test_texts != s.test_texts  # order only
+
+
+def test_no_split_ever_pretrains_on_any_splits_test_article():
+    """The corpus-wide reserve: for every pair of categories and several seeds, the test set
+    lies in the reserve, and the unlabeled texts (the same for every split) miss all of it."""
+    kept = bbc.articles()
+    reserve = bbc.test_reserve()
+    reserved_texts = {a.text for a in kept if a.name in reserve}
+    assert len(reserve) == sum(round(0.3 * n) for n in Counter(a.category for a in kept).values())
+    unlabeled = None
+    for pair in itertools.combinations(bbc.CATEGORIES, 2):
+        for seed in (0, 1, 7):
+            s = bbc.split(pair, seed=seed)
+            assert set(s.test_texts) <= reserved_texts
+            assert len(s.test_texts) == sum(1 for a in kept if a.category in pair
+                                            and a.name in reserve)
+            assert not set(s.unlabeled) & reserved_texts
+            unlabeled = unlabeled or set(s.unlabeled)
+            assert set(s.unlabeled) == unlabeled
+    assert len(bbc.reserve_digest()) == 16
 
 
 def test_split_labels_follow_the_order_given_and_aliases():
@@ -115,6 +135,7 @@ def test_split_on_synthetic_articles():
     items = [bbc.Article(f"a{i} " * 3, "tech", f"tech/{i}") for i in range(10)]
     items += [bbc.Article(f"b{i} " * 3, "sports", f"sports/{i}") for i in range(10)]
     items += [bbc.Article(f"c{i} " * 3, "politics", f"politics/{i}") for i in range(5)]
-    s = bbc.split(["tech", "sports"], seed=0, test_fraction=0.2, items=items)
-    assert np.bincount(s.test_labels).tolist() == [2, 2]
-    assert len(s.unlabeled) == 25 - 4 and not set(s.test_texts) & set(s.unlabeled)
+    s = bbc.split(["tech", "sports"], seed=0, items=items)
+    assert np.bincount(s.test_labels).tolist() == [3, 3]
+    # politics is not chosen, but its share of the reserve is not pretrained on either
+    assert len(s.unlabeled) == 25 - 3 - 3 - 2 and not set(s.test_texts) & set(s.unlabeled)

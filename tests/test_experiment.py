@@ -7,9 +7,10 @@ import argparse
 
 import numpy as np
 import pytest
+from conftest import synthetic_split
 
-from course_lib import bbc
 from course_lib import experiment as ex
+from course_lib import pretraining as pt
 
 
 def test_sample_budget_is_per_class_seeded_and_without_repeats():
@@ -31,6 +32,9 @@ def test_parse_budget_and_config():
     quick, full = ex.config("quick"), ex.config("full")
     assert quick.width < full.width and quick.seq_len < full.seq_len
     assert full.seeds >= 3 and full.budgets == (2, 4, 8, 16, None)
+    # the course checkpoint: the same texts and task, trained far longer
+    ckpt = ex.config("checkpoint")
+    assert ckpt.seq_len == quick.seq_len and ckpt.epochs >= 30 * quick.epochs
     assert ex.config("quick", epochs=1).epochs == 1
     with pytest.raises(TypeError):
         ex.config("quick", nonsense=1)
@@ -72,30 +76,18 @@ def test_command_line_parser():
     assert args.func is ex.cmd_pretraining
     assert args.categories == ["sport", "tech"] and args.budgets == ["2", "all"]
     assert args.seeds == 3 and args.profile == "quick" and args.out == "x.csv"
+    assert not args.pretrain and args.weights is None  # the course checkpoint by default
     with pytest.raises(SystemExit):
         parser.parse_args(["experiment", "pretraining", "--profile", "huge", "--out", "x"])
 
 
 def test_command_rejects_a_bad_budget(tmp_path, capsys):
-    args = argparse.Namespace(budgets=["two"], profile="quick", split_seed=0)
+    args = argparse.Namespace(budgets=["two"], profile="quick")
     assert ex.cmd_pretraining(args) == 2
     assert "error" in capsys.readouterr().out
 
 
-def _synthetic_split(seed=0):
-    """Two topics with their own made-up vocabularies over a shared pool of filler words."""
-    rng = np.random.default_rng(seed)
-    filler = [f"w{i}" for i in range(40)]
-    topics = [[f"t{i}" for i in range(15)], [f"s{i}" for i in range(15)]]
-    items = []
-    for label, words in enumerate(topics):
-        cat = ("tech", "entertainment")[label]
-        for i in range(40):
-            draw = rng.choice(filler + words * 2, size=40)
-            items.append(bbc.Article(" ".join(draw), cat, f"{cat}/{i}"))
-    for i in range(20):
-        items.append(bbc.Article(" ".join(rng.choice(filler, size=40)), "politics", f"p/{i}"))
-    return bbc.split(["tech", "entertainment"], seed=0, items=items)
+META = {"texts": "synthetic", "reserve": "abc"}
 
 
 @pytest.fixture(scope="module")
@@ -103,25 +95,27 @@ def tiny():
     pytest.importorskip("keras")
     cfg = ex.config("quick", vocab_size=80, seq_len=16, width=16, depth=1, heads=2, ff_width=32,
                     batch_size=16, epochs=1, pretrain_articles=None, cls_batch=8, val_fraction=0.2,
-                    cls_min_steps=2, cls_max_steps=3, min_freq=1)
-    split = _synthetic_split()
-    return cfg, split, ex.pretrain(split.unlabeled, cfg, verbose=False,
-                                   meta=ex.split_meta(split, cfg))
+                    cls_min_steps=2, cls_max_steps=3, min_freq=1, probe_windows=3)
+    split = synthetic_split()
+    return cfg, split, ex.pretrain(split.unlabeled, cfg, verbose=False, meta=META)
 
 
 def test_pretrain_save_load_and_run(tiny, tmp_path):
+    from course_lib import text_models as tm
+
     cfg, split, p = tiny
-    meta = ex.split_meta(split, cfg)
     assert set(p.history) >= {"loss", "masked_accuracy", "val_loss", "val_masked_accuracy"}
-    assert p.tokens > 0 and p.params > 0 and p.flops == 6.0 * p.params * p.tokens
+    assert p.tokens > 0 and p.params > 0 and 0 < p.targets < p.tokens
+    assert p.flops == tm.masked_lm_training_flops(16, 1, 32, 16, len(p.vocab), p.tokens,
+                                                  p.targets)
     ex.save_pretrained(p, tmp_path)
-    assert sorted(f.name for f in tmp_path.iterdir()) == [ex.META, ex.WEIGHTS]
-    q = ex.load_pretrained(tmp_path, cfg, expect_meta=meta)
+    assert sorted(f.name for f in tmp_path.iterdir()) == [pt.META, pt.WEIGHTS]
+    q = ex.load_pretrained(tmp_path, cfg, expect_meta=META)
     for a, b in zip(p.encoder.get_weights(), q.encoder.get_weights()):
         np.testing.assert_array_equal(a, b)
     assert q.vocab.tokens == p.vocab.tokens
-    # an encoder pretrained for another split, or with other sizes, is not reused
-    assert ex.load_pretrained(tmp_path, cfg, expect_meta={**meta, "split_seed": 1}) is None
+    # an encoder pretrained on other texts, or with other sizes, is not reused
+    assert ex.load_pretrained(tmp_path, cfg, expect_meta={**META, "reserve": "xyz"}) is None
     assert ex.load_pretrained(tmp_path, ex.with_overrides(cfg, width=32)) is None
     assert ex.load_pretrained(tmp_path / "nothing") is None
 
@@ -134,17 +128,18 @@ def test_pretrain_save_load_and_run(tiny, tmp_path):
     assert prob.shape == (len(split.test_texts), 2)
     np.testing.assert_allclose(prob.sum(1), 1.0, rtol=1e-6)
     # the TF-IDF baseline separates the two made-up topics
-    assert result.rows[-4].arm == "tfidf" and result.rows[-4].accuracy > 0.8
+    assert result.rows[-5].arm == "tfidf" and result.rows[-5].accuracy > 0.8
 
 
 def test_load_or_pretrain_creates_then_reuses(tiny, tmp_path, capsys, monkeypatch):
     cfg, split, p = tiny
     calls = []
-    monkeypatch.setattr(ex, "pretrain", lambda *a, **k: calls.append(k["meta"]) or p)
-    ex.load_or_pretrain(tmp_path, split, cfg, verbose=True)
-    assert calls == [ex.split_meta(split, cfg)]
+    monkeypatch.setattr(pt, "pretraining_meta", lambda: META)
+    monkeypatch.setattr(pt, "pretrain", lambda *a, **k: calls.append(k["meta"]) or p)
+    pt.load_or_pretrain(tmp_path, split.unlabeled, cfg, verbose=True)
+    assert calls == [META]
     assert "pretraining one now" in capsys.readouterr().out
-    ex.load_or_pretrain(tmp_path, split, cfg, verbose=True)
+    pt.load_or_pretrain(tmp_path, split.unlabeled, cfg, verbose=True)
     assert "Loaded" in capsys.readouterr().out
 
 
@@ -196,11 +191,12 @@ def test_article_windows_and_by_article():
 def test_load_or_pretrain_never_overwrites_another_encoder(tiny, tmp_path, monkeypatch):
     cfg, split, p = tiny
     ex.save_pretrained(p, tmp_path)
-    before = (tmp_path / ex.META).read_text()
-    monkeypatch.setattr(ex, "pretrain", lambda *a, **k: p)
+    before = (tmp_path / pt.META).read_text()
+    monkeypatch.setattr(pt, "pretraining_meta", lambda: META)
+    monkeypatch.setattr(pt, "pretrain", lambda *a, **k: p)
     wider = ex.with_overrides(cfg, width=32)
-    assert ex.load_or_pretrain(tmp_path, split, wider, verbose=False) is p
-    assert (tmp_path / ex.META).read_text() == before
+    assert pt.load_or_pretrain(tmp_path, split.unlabeled, wider, verbose=False) is p
+    assert (tmp_path / pt.META).read_text() == before
 
 
 def test_a_run_does_not_depend_on_the_runs_before_it(tiny):

@@ -37,6 +37,15 @@ def test_solution_full_release_zero_partial_between(assignment, tmp_path):
     # apart from the kernel, from the instructor's cells alone).
     problems = tmp_path / "out" / "grading_problems.txt"
     assert not problems.exists(), problems.read_text()
+    # A written answer nobody has graded yet is shown as waiting, not as zero points.
+    written = [c.metadata["nbgrader"] for c in nbformat.read(notebook_path(assignment), 4).cells
+               if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("solution")]
+    page = (tmp_path / "out" / full.feedback).read_text()
+    assert full.manual_pending == sum(w["points"] for w in written)
+    for w in written:
+        assert f'href="#{w["grade_id"]}">Written response</a> (waiting for your instructor' in page
+    if written:
+        assert "Score so far:" in page and "points waiting for your instructor" in page
 
 
 def test_course_grade_command_on_a_mixed_folder(tmp_path, capsys):
@@ -66,6 +75,16 @@ def test_course_grade_command_on_a_mixed_folder(tmp_path, capsys):
     assert rows["broken"]["status"] == "error"
     assert "not valid notebook JSON" in rows["broken"]["reason"]
     assert "tests not passed" in rows["blank"]["reason"]
+
+    report = (out / "report.html").read_text()
+    assert "5 submissions, 4 graded, 1 not." in report
+    assert report.count("data:image/png;base64,") == 2  # score spread, pass rate per test
+    assert "Content-Security-Policy" in report and "<script" not in report
+    attention = report.split("need a person")[1]
+    assert "broken" in attention and "not valid notebook JSON" in attention
+    assert "ada" not in attention  # full marks, nothing flagged, no written answer
+    # the blank submission fails every test with the check's own message
+    assert "Most common failures" in report and "is not written yet" in report
 
     pages = sorted(p.name for p in (out / "feedback").iterdir())
     assert pages == ["ada.html", "blank.html", "half.html", "tree.html"]

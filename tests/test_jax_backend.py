@@ -8,8 +8,9 @@ from conftest import notebook_path
 
 from course_lib.notebooks import run_notebook
 
-# 07 runs under JAX too (checked by hand); 08 and 09 train, and CI time is counted.
-KERAS_NOTEBOOKS = ["08_pretraining", "09_finetuning"]
+# Every notebook that builds Keras models beyond a single layer; 05 and 07 use a few Keras
+# layers and run under JAX too, checked by hand, since CI time is counted.
+KERAS_NOTEBOOKS = ["08_transformer_encoder", "09_pretraining", "10_finetuning", "13_distillation"]
 
 
 @pytest.mark.slow

@@ -30,6 +30,22 @@ def test_solution_runs_and_passes_every_check(assignment, tmp_path):
     assert tests, f"{assignment} has no graded test cell"
     for cell in tests:
         assert not _errors(cell), cell.metadata["nbgrader"]["grade_id"]
+        # a test cell's last line leaves no Out[] (it would show a checked value to students)
+        assert not any(o.get("output_type") == "execute_result" for o in cell.outputs), \
+            f'{cell.metadata["nbgrader"]["grade_id"]} leaves a value as its output'
+    # Every cell that shows a figure holds it in the executed copy, as an image.
+    drawing = [i for i, c in enumerate(executed.cells) if c.cell_type == "code"
+               and ("plt.show()" in c.source or "widgets.explore(" in c.source)]
+    assert drawing, f"{assignment} draws no figure"
+    blank = [i for i in drawing if not any("image/png" in o.get("data", {})
+                                           for o in executed.cells[i].get("outputs", []))]
+    assert not blank, f"{assignment}: cells {blank} draw a figure that is not in the output"
+    # Compiled libraries' start-up logs (absl, oneDNN, cuInit) stay out of the notebook.
+    native = [i for i, c in enumerate(executed.cells) if c.cell_type == "code"
+              and any(o.get("name") == "stderr" and ("I0000" in o.get("text", "")
+                                                      or "absl::" in o.get("text", ""))
+                      for o in c.get("outputs", []))]
+    assert not native, f"{assignment}: cells {native} show compiled libraries' logs"
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
@@ -85,3 +101,20 @@ def test_notebook_anatomy(assignment):
     later = [a for a in ASSIGNMENTS if a > assignment]
     if later:
         assert later[0] in nb.cells[-1].source or "Next" in nb.cells[-1].source
+
+
+# Every sentence that reports a result is printed from the numbers, so it must also hold in
+# the full profile. These notebooks' full profile is cheap enough for a CPU; the others train
+# on a GPU and are checked there.
+FULL_ON_CPU = ["03_optimizers", "06_autoencoder_pretraining", "11_metrics_and_curves",
+               "12_validation"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", FULL_ON_CPU)
+def test_full_profile_runs_and_passes_on_a_cpu(assignment, tmp_path):
+    result = run_notebook(notebook_path(assignment), tmp_path, profile="full")
+    assert result.status == "ok", result.detail
+    executed = nbformat.read(result.output, as_version=4)
+    failed = [c.metadata["nbgrader"]["grade_id"] for c in _test_cells(executed) if _errors(c)]
+    assert not failed, failed

@@ -53,3 +53,24 @@ def test_submit_check_in_colab_says_what_to_do(monkeypatch, capsys):
     monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
     assert course_lib.submit_check() is None
     assert "course check path/to/the/notebook.ipynb" in capsys.readouterr().out
+
+
+def test_a_failing_check_keeps_its_lesson_and_names_the_answer_cell(tmp_path):
+    path = _student_repo(tmp_path)
+    nb = copy.deepcopy(nbformat.read(notebook_path(A), as_version=4))
+    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
+    answer = ids.index("standardize")
+    nb.cells[answer].source = "def standardize(X):\n    return X - X.mean(axis=0)\n"
+    written = nbformat.v4.new_markdown_cell("YOUR ANSWER HERE")
+    written.metadata["nbgrader"] = {"grade_id": "q_why", "solution": True, "grade": True,
+                                    "points": 2, "locked": False, "schema_version": 3}
+    nb.cells.append(written)
+    nbformat.write(nb, path)
+    text = str(check_notebook(path))
+    problem = text.split("✗ ")[1]
+    # the answer cell, not the check cell, is where the student edits
+    assert problem.startswith(f"the answer in cell {answer + 1} (standardize) fails "
+                              f"cell {answer + 2} (test_standardize)'s check:")
+    assert "Re-read" in problem and "expected" in problem.lower()  # the whole lesson
+    assert problem.count("✗") == 0  # the check's own mark is not repeated
+    assert "q_why): this written answer is empty (2 point(s)" in text

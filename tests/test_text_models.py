@@ -166,3 +166,24 @@ def test_seed_all_makes_weights_repeatable():
 
     for a, b in zip(weights(), weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_flops_count_matrix_work_and_the_head_only_where_it_predicts():
+    per_token = tm.encoder_forward_flops(64, 2, 256, 32)
+    assert per_token == 2 * 2 * (4 * 64 * 64 + 2 * 64 * 256 + 2 * 32 * 64)
+    total = tm.masked_lm_training_flops(64, 2, 256, 32, 4000, tokens=1000, targets=150)
+    assert total == 3 * (per_token * 1000 + 2 * (64 * 64 + 64 * 4000) * 150)
+
+
+def test_the_head_starts_at_the_word_frequencies():
+    counts = np.array([0, 0, 0, 50, 30, 15, 5])
+    encoder = tm.transformer_encoder(7, 8, width=8, depth=1, heads=2, dropout=0.0)
+    model = tm.masked_lm(encoder, 7, output_bias=tm.frequency_bias(counts))
+    # near-zero weights at the start: the predicted distribution is close to the frequencies
+    model.get_layer("mlm_logits").set_weights(
+        [np.zeros((8, 7), "float32"), model.get_layer("mlm_logits").get_weights()[1]])
+    logits = np.asarray(model([np.array([[3, 4, 2, 5]]), np.array([[2]])]))[0, 0]
+    p = np.exp(logits - logits.max())
+    p /= p.sum()
+    share = np.maximum(counts, 0.5) / np.maximum(counts, 0.5).sum()  # specials: half a count
+    np.testing.assert_allclose(p, share, rtol=1e-4)

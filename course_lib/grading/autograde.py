@@ -22,15 +22,17 @@ import sys
 import tempfile
 import warnings
 from contextlib import ExitStack, nullcontext
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import nbformat
 
 from ..repair import repair
 from . import jail
+from .class_report import write_report
 from .course_dir import CourseDir
 from .jailed_execute import Budgets, Session, session
+from .pending_answers import mark_pending, pending_answers
 from .sandbox_uids import leased_uid
 from .sanitize_feedback import forbid_scripts
 from .submissions import Submission, find_submissions, read_notebook
@@ -54,6 +56,13 @@ class GradeRow:
     reason: str = ""
     feedback: str = ""  # path of the feedback page, relative to the output folder
     sandbox: str = SANDBOXED  # how the submission's code was isolated
+    # For the class report, not in grades.csv: each test's outcome ("" when it passed, else the
+    # first line of its failure), and what a person should look at in this submission.
+    tests: dict = field(default_factory=dict, metadata={"csv": False})
+    flags: list = field(default_factory=list, metadata={"csv": False})
+
+
+CSV_COLUMNS = [f.name for f in fields(GradeRow) if f.metadata.get("csv", True)]
 
 
 @dataclass(frozen=True)
@@ -103,7 +112,8 @@ def grade(repo: Path, assignment: str, submissions: Path, out: Path,
           ) -> list[GradeRow]:
     """Autograde every submission in ``submissions`` against ``repo/solutions/<assignment>``.
 
-    Writes ``out/grades.csv`` (one row per student) and ``out/feedback/<student>.html``.
+    Writes ``out/grades.csv`` (one row per student), ``out/feedback/<student>.html`` and
+    ``out/report.html`` (the class at a glance: :mod:`.class_report`).
     progress: optional callable(row) told about each finished row. Returns the rows.
     sandbox: False grades without the bubblewrap jail (the students' code then runs with the
     grader's rights; the CSV says so); the tests still run apart from the students' code.
@@ -141,6 +151,7 @@ def grade(repo: Path, assignment: str, submissions: Path, out: Path,
                         progress(item[1])
     ordered = [row for _, row in sorted(rows, key=lambda item: item[0])]
     write_csv(ordered, out / "grades.csv")
+    write_report(ordered, assignment, out / "report.html")
     return ordered
 
 
@@ -237,10 +248,14 @@ def _grade_one(course: CourseDir, sub: Submission, assignment: str,
         submission = gb.find_submission(assignment, sub.student_id)
         for nb in submission.notebooks:
             plan = plans[nb.name + ".ipynb"]
+            why = _test_failures(course.path("autograded", sub.student_id, assignment,
+                                             nb.name + ".ipynb"))
             for grade in nb.grades:
                 if grade.name in plan.auto:
                     row.auto_score += grade.score
-                    if grade.score < grade.max_score:
+                    passed = grade.score >= grade.max_score
+                    row.tests[grade.name] = "" if passed else why.get(grade.name, "no points")
+                    if not passed:
                         failed.append(grade.name)
                 elif grade.manual_score is None and grade.needs_manual_grade:
                     pending += grade.max_score
@@ -248,12 +263,28 @@ def _grade_one(course: CourseDir, sub: Submission, assignment: str,
     row.manual_pending = pending
     row.status = "graded"
     notes = [n for n in repair_notes if n] + sess.notes
+    row.flags = list(notes)
     if failed:
         notes.append("tests not passed: " + ", ".join(failed))
     if pending:
         notes.append(f"written answers await manual grading ({pending:g} points)")
     row.reason = "; ".join(dict.fromkeys(notes))
     return row
+
+
+def _test_failures(autograded: Path) -> dict[str, str]:
+    """Grade id -> the first line of the error each failing test cell showed."""
+    if not autograded.exists():
+        return {}
+    found = {}
+    for cell in nbformat.read(autograded, as_version=4).cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        if gid and errors:
+            lines = [ln.strip() for ln in str(errors[0].get("evalue", "")).splitlines()]
+            first = next((ln.lstrip("✗ ") for ln in lines if ln), "")
+            found[gid] = f"{errors[0].get('ename', 'Error')}: {first}"[:200]
+    return found
 
 
 def _attach_feedback(course: CourseDir, assignment: str, rows: list[GradeRow], out: Path) -> None:
@@ -264,9 +295,14 @@ def _attach_feedback(course: CourseDir, assignment: str, rows: list[GradeRow], o
     graded = [row for row in rows if row.status == "graded"]
     if not graded:
         return
+    from nbgrader.api import Gradebook
+
     result = course.api.generate_feedback(assignment, force=True)
     dest = out / "feedback"
     dest.mkdir(parents=True, exist_ok=True)
+    with Gradebook(course.coursedir.db_url) as gb:
+        pending = {row.student_id: pending_answers(gb, assignment, row.student_id)
+                   for row in graded}
     for row in graded:
         pages = sorted(course.path("feedback", row.student_id, assignment).glob("*.html"))
         if not pages:
@@ -275,7 +311,9 @@ def _attach_feedback(course: CourseDir, assignment: str, rows: list[GradeRow], o
             continue
         for page in pages:
             name = f"{row.student_id}.html" if len(pages) == 1 else f"{row.student_id}__{page.name}"
-            html = forbid_scripts(page.read_text(encoding="utf-8"))
+            html = mark_pending(page.read_text(encoding="utf-8"),
+                                pending[row.student_id].get(page.stem, {}))
+            html = forbid_scripts(html)
             (dest / name).write_text(html, encoding="utf-8")
             row.feedback = row.feedback or str(Path("feedback") / name)
 
@@ -313,8 +351,9 @@ def _matplotlib_font_list(folder: Path) -> dict[str, Path]:
 def write_csv(rows: list[GradeRow], path: Path) -> None:
     """Write rows as CSV with a header; points printed without trailing zeros."""
     with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=[f.name for f in fields(GradeRow)])
+        writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
         writer.writeheader()
         for row in rows:
+            values = {k: getattr(row, k) for k in CSV_COLUMNS}
             writer.writerow({k: (f"{v:g}" if isinstance(v, float) else v)
-                             for k, v in asdict(row).items()})
+                             for k, v in values.items()})

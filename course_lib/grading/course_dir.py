@@ -120,6 +120,28 @@ def _put_interpreter_bin_on_path() -> None:
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
 
 
+EXCHANGE_ENV = "COURSE_EXCHANGE"
+
+
+def exchange_root(course_folder: str | Path) -> Path:
+    """The folder where nbgrader's release, fetch, submit and collect meet.
+
+    ``$COURSE_EXCHANGE`` when set (a folder shared by every account, such as JupyterHub's
+    ``/srv/nbgrader/exchange``), else ``exchange/`` in the course folder. A missing folder is
+    made, writable by every account of the machine as nbgrader asks of its exchange, with the
+    sticky bit so that nobody can remove another's files; where it cannot be made, nbgrader
+    says so when it is used.
+    """
+    root = Path(os.environ.get(EXCHANGE_ENV) or Path(course_folder) / "exchange")
+    if not root.exists():
+        try:
+            root.mkdir(parents=True)
+            root.chmod(0o1777)
+        except OSError:
+            pass
+    return root
+
+
 def list_assignments(solutions: Path) -> list[str]:
     """Assignment ids: the folders of ``solutions/`` that hold a notebook, in course order."""
     solutions = Path(solutions)

@@ -4,7 +4,9 @@ Starts JupyterLab on a copy of the course, then:
 1. opens the student version of 00_setup, runs all cells, and reads from the page that the
    first check reports its exercise unanswered ("not written yet"; Run All stops there);
 2. opens the solution version, runs all cells, and reads that the checks pass (✓, no failure);
-3. opens nbgrader's formgrader and reads that it lists the course's assignments.
+3. opens nbgrader's formgrader and reads that it lists the course's assignments and has an
+   exchange (no "does not exist" warning);
+4. opens a class report (`report.html` of `course grade`) and checks its figures are drawn.
 Screenshots of each step are saved in course_output/browser/ (a test artefact).
 
 Needs Debian's `chromium` and `chromium-driver` (.ci/run installs them) and `selenium` (the
@@ -164,3 +166,31 @@ def test_formgrader_lists_the_assignments(lab, browser):
     browser.save_screenshot(str(SHOTS / "formgrader.png"))
     body = browser.find_element(By.TAG_NAME, "body").text
     assert "01_activations" in body
+    # nbgrader_config.py gives the course an exchange, so release and collect are available
+    assert "does not exist" not in body and "will not be available" not in body, body[:2000]
+
+
+@pytest.mark.slow
+def test_class_report_shows_its_figures(browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    from course_lib.grading.autograde import GradeRow
+    from course_lib.grading.class_report import write_report
+
+    rows = [GradeRow(f"s{i}", "01_x", score=s, max_score=4, auto_score=s, auto_max_score=4,
+                     status="graded", tests={"test_a": "" if s > 1 else "CheckFailed: wrong",
+                                             "test_b": "" if s > 3 else "CheckFailed: shape"})
+            for i, s in enumerate([4, 4, 3, 2, 1, 0])]
+    page = write_report(rows + [GradeRow("late", "01_x", reason="not valid notebook JSON")],
+                        "01_x", tmp_path / "report.html")
+    browser.get(page.as_uri())
+    _wait_for(browser, lambda d: "need a person" in d.find_element(By.TAG_NAME, "body").text,
+              30, "report")
+    browser.save_screenshot(str(SHOTS / "class_report.png"))
+    images = browser.find_elements(By.TAG_NAME, "img")
+    assert len(images) == 2
+    # each figure decoded and drawn (the page's policy allows inline images, nothing else)
+    assert all(browser.execute_script("return arguments[0].naturalWidth", im) > 300
+               for im in images)
+    body = browser.find_element(By.TAG_NAME, "body").text
+    assert "Tests, hardest first" in body and "late" in body

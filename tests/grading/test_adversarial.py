@@ -35,6 +35,7 @@ import nbformat
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from as_user import command_as, ensure_user  # noqa: E402
 from conftest import REPO, notebook_path, partial_submission  # noqa: E402
 
 from course_lib.grading.autograde import grade  # noqa: E402
@@ -371,29 +372,14 @@ NORMAL_USER = "course-ci"
 @pytest.mark.slow
 @pytest.mark.skipif(os.geteuid() != 0, reason="already running as a normal user")
 def test_the_batch_as_a_normal_user(tmp_path):
-    """The same batch, graded by a normal user (the machine's root makes one if needed).
-
-    The interpreter of this run may live in root's home, which a normal user cannot enter;
-    so the run sees the machine as it is except for root's home, where only the Python
-    installation stays visible (as on a machine with Python installed for everyone)."""
-    if subprocess.run(["id", NORMAL_USER], capture_output=True).returncode != 0:
-        subprocess.run(["useradd", "--create-home", NORMAL_USER], check=True)
-    uid = int(subprocess.run(["id", "-u", NORMAL_USER], capture_output=True, text=True,
-                             check=True).stdout)
+    """The same batch, graded by a normal user (the machine's root makes one if needed)."""
+    uid = ensure_user(NORMAL_USER)
     home = Path(f"/home/{NORMAL_USER}")
-    python_home = Path(sys.base_prefix).resolve()
-    view = ["bwrap", "--dev-bind", "/", "/", "--tmpfs", "/root"]
-    if str(python_home).startswith("/root/"):
-        for parent in reversed(python_home.parents):
-            if str(parent).startswith("/root/"):
-                view += ["--perms", "0755", "--dir", str(parent)]
-        view += ["--ro-bind", str(python_home), str(python_home)]
     work = Path(tempfile.mkdtemp(prefix="course-as-user-"))
     os.chown(work, uid, uid)
-    command = view + ["--", "setpriv", f"--reuid={uid}", f"--regid={uid}", "--init-groups",
-                      sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0",
-                      "--basetemp", str(work / "t"), "-m", "slow",
-                      f"{Path(__file__).resolve()}::test_adversarial_batch"]
+    command = command_as(uid, [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                               "-n", "0", "--basetemp", str(work / "t"), "-m", "slow",
+                               f"{Path(__file__).resolve()}::test_adversarial_batch"])
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home),
            "USER": NORMAL_USER, "LANG": "C.UTF-8", "COURSE_PROFILE": "quick"}
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
