@@ -107,12 +107,11 @@ def _read_only_mounts(folders: list[Path], files: dict[str, Path]) -> list[str]:
     binds += [(f"/etc/{name}", f"/etc/{name}") for name in ETC if (Path("/etc") / name).exists()]
     binds += [(str(f), str(f)) for f in folders if not str(f).startswith("/usr/")]
     binds += [(str(outside), inside) for inside, outside in files.items()]
-    # (Not inside the private folders: those exist already, with their own permissions.)
-    private = ("/tmp", "/var/tmp", "/dev", HOME)
+    # The private folders themselves exist already, with their own permissions; folders
+    # inside them (an installation under /tmp) are made like any other.
+    private = ("/", "/tmp", "/var/tmp", "/dev", "/dev/shm", HOME)
     parents = sorted({str(parent) for _, dest in binds for parent in Path(dest).parents
-                      if str(parent) != "/" and not any(
-                          str(parent) == p or str(parent).startswith(p + "/") for p in private)},
-                     key=lambda p: (p.count("/"), p))
+                      if str(parent) not in private}, key=lambda p: (p.count("/"), p))
     args = []
     for parent in parents:
         args += ["--perms", "0755", "--dir", parent]

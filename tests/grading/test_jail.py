@@ -5,6 +5,7 @@ namespace), each in about a quarter of a second.
 """
 
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -190,3 +191,23 @@ def test_an_error_crosses_with_its_name_and_the_students_traceback(kernel):
     assert raised["type"] == "NotImplementedError" and raised["culprit"] == "f"
     assert "raise NotImplementedError()" in raised["traceback"]
     assert "kernel_runner" not in raised["traceback"]  # the grader's own frames are left out
+
+
+def test_an_installation_under_tmp_is_reachable_inside_the_jail():
+    """A course checked out (or a virtualenv made) under /tmp, as a CI clone may be: the jail's
+    /tmp is private, yet the read-only folders beneath it are made, readable, inside it."""
+    import subprocess
+    import tempfile
+
+    top = Path(tempfile.mkdtemp(prefix="course-under-tmp-"))
+    top.chmod(0o755)
+    deep = top / "clone" / "pkg"
+    deep.mkdir(parents=True)
+    (deep / "marker_module.py").write_text("VALUE = 42\n")
+    with leased_uid() as uid:
+        spec = jail.JailSpec(uid=uid if os.geteuid() == 0 else None, read_only=[deep])
+        done = subprocess.run(jail.command(
+            [sys.executable, "-c",
+             f"import sys; sys.path.insert(0, {str(deep)!r}); import marker_module; "
+             "print(marker_module.VALUE)"], spec), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "42", done.stderr[-1000:]
