@@ -78,7 +78,9 @@ def _lesson(message: str, limit: int = 2000) -> str:
 
 def _unwritten(source: str) -> bool:
     """True for a written answer still as released: empty or the placeholder alone."""
-    return source.strip() in ("", "YOUR ANSWER HERE")
+    from .repair import TEXT_STUB
+
+    return source.strip() in ("", TEXT_STUB)
 
 
 def check_notebook(path: Path, timeout: int = 600) -> SubmitReport:

@@ -31,6 +31,9 @@ from dataclasses import dataclass, field
 
 import nbformat
 
+# What a released written answer holds until the student writes one (nbgrader's text stub).
+TEXT_STUB = "YOUR ANSWER HERE"
+
 
 @dataclass
 class RepairReport:

@@ -243,7 +243,7 @@ def _grade_one(course: CourseDir, sub: Submission, assignment: str,
         row.reason = f"autograding failed: {_failure_reason(result)}"
         return row
 
-    failed, pending = [], 0.0
+    failed = []
     with Gradebook(course.coursedir.db_url) as gb:
         submission = gb.find_submission(assignment, sub.student_id)
         for nb in submission.notebooks:
@@ -257,8 +257,8 @@ def _grade_one(course: CourseDir, sub: Submission, assignment: str,
                     row.tests[grade.name] = "" if passed else why.get(grade.name, "no points")
                     if not passed:
                         failed.append(grade.name)
-                elif grade.manual_score is None and grade.needs_manual_grade:
-                    pending += grade.max_score
+        waiting = pending_answers(gb, assignment, sub.student_id)
+        pending = sum(sum(points.values()) for points in waiting.values())
         row.score = float(submission.score)
     row.manual_pending = pending
     row.status = "graded"

@@ -17,9 +17,10 @@ from pathlib import Path
 
 from traitlets.config import Config
 
+from ..repair import TEXT_STUB
+
 COURSE_ID = "dl-course"
 CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
-TEXT_STUB = "YOUR ANSWER HERE"
 # Passed to every kernel: no history file (nbgrader's own default) and no start-up warnings
 # (ipykernel warns about unencrypted TCP on every start, which buries real messages).
 # Folders inside an assignment that running it creates (saved weights, predictions, caches):
