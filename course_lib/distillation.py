@@ -204,14 +204,9 @@ class Teacher:
         self.train_flops = 0.0
 
     def _probe_head(self, idx) -> list:
-        from sklearn.linear_model import LogisticRegression
+        from . import experiment as ex
 
-        clf = LogisticRegression(C=10.0, max_iter=3000).fit(self.f_pool[idx], self.y_pool[idx])
-        coef, intercept = clf.coef_, clf.intercept_
-        if coef.shape[0] == 1:  # binary: one logit z; softmax([0, z]) = sigmoid(z)
-            coef = np.vstack([np.zeros_like(coef), coef])
-            intercept = np.array([0.0, intercept[0]])
-        return [coef.T.astype("float32"), intercept.astype("float32")]
+        return ex.probe_as_head(ex.linear_readout(self.f_pool[idx], self.y_pool[idx]))
 
     def fit(self, idx, seed: int) -> Teacher:
         """Fine-tune from the pretrained encoder and the probe's head on pool articles ``idx``.

@@ -134,6 +134,7 @@ class Result:
     probabilities: dict = field(default_factory=dict)  # (arm, budget, seed) -> (N, C) array
     pretrain_seconds: float = 0.0
     pretrain_flops: float = 0.0
+    draws: dict = field(default_factory=dict)  # (budget, seed) -> indices into the pool
 
 
 def classifier_steps(n: int, cfg: Config) -> int:
@@ -176,7 +177,8 @@ def run(split, pretrained: Pretrained | None, cfg: Config, budgets: Sequence = N
     sample_fn = sample_fn or sample_budget
     chosen = {(budget_label(k), seed): np.asarray(sample_fn(y_pool, k, seed), dtype=np.int64)
               for k in budgets for seed in seeds}
-    result = Result(rows=[], categories=tuple(split.categories), test_labels=y_test)
+    result = Result(rows=[], categories=tuple(split.categories), test_labels=y_test,
+                    draws=chosen)
     if pretrained is not None:
         result.pretrain_seconds, result.pretrain_flops = pretrained.seconds, pretrained.flops
     forward = tm.encoder_forward_flops(cfg.width, cfg.depth, cfg.ff_width, cfg.seq_len)
@@ -239,18 +241,7 @@ def run(split, pretrained: Pretrained | None, cfg: Config, budgets: Sequence = N
     def probe(idx):
         """The linear probe on these labelled examples: logistic regression on the articles'
         pooled, length-normalised vectors. Returns the fitted classifier."""
-        from sklearn.linear_model import LogisticRegression
-
-        return LogisticRegression(C=10.0, max_iter=3000).fit(f_pool[idx], y_pool[idx])
-
-    def probe_as_head(clf):
-        """The probe as the Keras head's (kernel, bias): the classifier normalises each
-        window's pooled vector as the probe's features do, so the same weights serve."""
-        coef, intercept = clf.coef_, clf.intercept_
-        if coef.shape[0] == 1:  # binary: sklearn gives one logit; softmax([0, z]) = sigmoid(z)
-            coef = np.vstack([np.zeros_like(coef), coef])
-            intercept = np.array([0.0, intercept[0]])
-        return [coef.T.astype("float32"), intercept.astype("float32")]
+        return linear_readout(f_pool[idx], y_pool[idx])
 
     def initial_weights(arm, seed, idx):
         """Starting weights of a run: random for scratch (built once per seed and reused for
@@ -296,11 +287,9 @@ def run(split, pretrained: Pretrained | None, cfg: Config, budgets: Sequence = N
             idx = chosen[(label, seed)]
             for arm in arms:
                 if arm in ("tfidf", "lsa"):
-                    from sklearn.linear_model import LogisticRegression
-
                     x_pool, x_test, setup = counted[arm]
                     start = time.perf_counter()
-                    clf = LogisticRegression(C=10.0, max_iter=3000).fit(x_pool[idx], y_pool[idx])
+                    clf = linear_readout(x_pool[idx], y_pool[idx])
                     prob = clf.predict_proba(x_test)
                     seconds, flops = time.perf_counter() - start + setup, 0.0
                 elif arm == "probe":
@@ -313,6 +302,27 @@ def run(split, pretrained: Pretrained | None, cfg: Config, budgets: Sequence = N
                 accuracy = float(np.mean(prob.argmax(1) == y_test))
                 emit(Row(arm, label, len(idx), seed, accuracy, seconds, flops))
     return result
+
+
+def linear_readout(x, y):
+    """The one linear classifier of the course's fixed-feature arms (TF-IDF, LSA, the probe):
+    logistic regression with C = 10 on features x (n, d), dense or sparse, and labels y (n,).
+    Returns the fitted scikit-learn model."""
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=10.0, max_iter=3000).fit(x, y)
+
+
+def probe_as_head(clf) -> list:
+    """A fitted linear read-out as the Keras head's [kernel (D, C), bias (C,)], float32. The
+    classifier normalises each window's pooled vector as the probe's features do, so the same
+    weights serve; a binary read-out's one logit z becomes the pair (0, z), since
+    softmax([0, z]) = sigmoid(z)."""
+    coef, intercept = clf.coef_, clf.intercept_
+    if coef.shape[0] == 1:
+        coef = np.vstack([np.zeros_like(coef), coef])
+        intercept = np.array([0.0, intercept[0]])
+    return [coef.T.astype("float32"), intercept.astype("float32")]
 
 
 def count_features(split, with_lsa: bool = True) -> dict:

@@ -208,3 +208,40 @@ def test_a_run_does_not_depend_on_the_runs_before_it(tiny):
     for arm in ("scratch", "finetune"):
         np.testing.assert_allclose(after.probabilities[(arm, "2", 0)],
                                    alone.probabilities[(arm, "2", 0)], rtol=1e-5, atol=1e-6)
+
+
+def test_other_feature_sets_are_probed_on_the_experiments_own_draws(tiny):
+    """representations.probe_rows pairs with the experiment: fed the probe arm's own features it
+    gives the probe arm's accuracies exactly; the other feature sets are what they claim."""
+    from course_lib import representations as rep
+
+    cfg, split, p = tiny
+    result = ex.run(split, p, cfg, budgets=[2, 3], seeds=[0, 1], arms=["probe"])
+    assert sorted(result.draws) == [("2", 0), ("2", 1), ("3", 0), ("3", 1)]
+    np.testing.assert_array_equal(result.draws[("3", 1)],
+                                  ex.sample_budget(split.pool_labels, 3, 1))
+    f_pool, f_test, _ = ex.probe_features(p.encoder, p.vocab, split, cfg)
+    rows = rep.probe_rows({"probe": (f_pool, f_test, 0.0)}, split, result.draws)
+    assert ({(r.budget, r.seed): r.accuracy for r in rows}
+            == {(r.budget, r.seed): r.accuracy for r in result.rows})
+
+    feats = rep.feature_sets(p, split, cfg)
+    assert set(feats) == {"random", "embeddings"}
+    for pool_x, test_x, seconds in feats.values():
+        assert pool_x.shape == f_pool.shape and test_x.shape == f_test.shape and seconds >= 0
+        assert not np.allclose(pool_x, f_pool)
+    # the embedding-only features of one article, by hand: the mean word vector of each window,
+    # scaled to length 1, then averaged over windows weighted by their tokens
+    table = np.asarray(p.encoder.get_layer("token_embedding").get_weights()[0], np.float64)
+    windows, _, weight = ex.article_windows(split.pool_texts[:1], p.vocab,
+                                            ex.with_overrides(cfg, max_windows=cfg.probe_windows))
+    means = np.stack([table[w[w != 0]].mean(0) for w in windows])
+    means /= np.linalg.norm(means, axis=1, keepdims=True)
+    np.testing.assert_allclose(feats["embeddings"][0][0], weight @ means / weight.sum(),
+                               rtol=1e-4, atol=1e-6)
+    # the random encoder: the pretrained one's shapes, other values, the same for the same seed
+    a, b = rep.random_like(p, cfg, seed=3), rep.random_like(p, cfg, seed=3)
+    assert [w.shape for w in a.get_weights()] == [w.shape for w in p.encoder.get_weights()]
+    for x, y in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(x, y)
+    assert not np.allclose(a.get_weights()[0], p.encoder.get_weights()[0])
