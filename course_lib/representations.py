@@ -39,13 +39,13 @@ def embedding_layer(encoder):
                        name="embedding_only")
 
 
-def random_like(pretrained: Pretrained, cfg: Config, seed: int = 0):
+def random_like(pretrained: Pretrained, seed: int = 0):
     """A fresh encoder with the sizes of ``pretrained`` and random weights drawn with ``seed``
     (as the from-scratch arm's are): the architecture with no objective behind it."""
     from . import text_models as tm
 
     tm.seed_all(seed)
-    return new_encoder(len(pretrained.vocab), cfg)
+    return new_encoder(len(pretrained.vocab), pretrained.config)
 
 
 def feature_sets(pretrained: Pretrained, split, cfg: Config, seed: int = 0) -> dict:
@@ -53,7 +53,7 @@ def feature_sets(pretrained: Pretrained, split, cfg: Config, seed: int = 0) -> d
     pretrained embedding table. Returns name -> (pool (N, width), test (M, width), seconds);
     the names are ``"random"`` and ``"embeddings"``."""
     out = {}
-    for name, encoder in (("random", random_like(pretrained, cfg, seed)),
+    for name, encoder in (("random", random_like(pretrained, seed)),
                           ("embeddings", embedding_layer(pretrained.encoder))):
         start = time.perf_counter()
         f_pool, f_test, _ = probe_features(encoder, pretrained.vocab, split, cfg)

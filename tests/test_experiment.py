@@ -240,7 +240,7 @@ def test_other_feature_sets_are_probed_on_the_experiments_own_draws(tiny):
     np.testing.assert_allclose(feats["embeddings"][0][0], weight @ means / weight.sum(),
                                rtol=1e-4, atol=1e-6)
     # the random encoder: the pretrained one's shapes, other values, the same for the same seed
-    a, b = rep.random_like(p, cfg, seed=3), rep.random_like(p, cfg, seed=3)
+    a, b = rep.random_like(p, seed=3), rep.random_like(p, seed=3)
     assert [w.shape for w in a.get_weights()] == [w.shape for w in p.encoder.get_weights()]
     for x, y in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_array_equal(x, y)
