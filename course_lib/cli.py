@@ -168,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", default="submitted", help="destination (nbgrader's submitted/ layout)")
     p.set_defaults(func=_cmd_collect)
 
-    from .experiment import add_parser as add_experiment_parser
+    from .experiment_cli import add_parser as add_experiment_parser
 
     add_experiment_parser(sub)  # course experiment pretraining ... (notebook 10's table)
 

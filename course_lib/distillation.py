@@ -161,52 +161,29 @@ class Teacher:
     """
 
     def __init__(self, split, pretrained, cfg):
-        import keras
+        from .fixed_features import encoder_features
+        from .recipe import with_encoder_of
+        from .window_classifier import WindowClassifier
 
-        from . import experiment as ex
-        from . import text_models as tm
-        from .pretraining import new_encoder
-
-        cfg = ex.with_encoder_of(cfg, pretrained.config)
+        cfg = with_encoder_of(cfg, pretrained.config)
         self.cfg, self.vocab, self.pretrained = cfg, pretrained.vocab, pretrained
         self.n_classes = len(split.categories)
         self.y_pool = np.asarray(split.pool_labels)
-        self.w_pool, own_pool, _ = ex.article_windows(split.pool_texts, self.vocab, cfg)
-        self.n_win = np.bincount(own_pool, minlength=len(self.y_pool))
-        self.first_win = np.concatenate([[0], np.cumsum(self.n_win)[:-1]])
-        # The linear probe's features of the pool articles, as experiment.probe_features makes
-        # them (each window's pooled vector at length 1, averaged over the article); only the
-        # pool's, since the probe here serves as the fine-tuning's starting head.
+        # The linear probe's features of the pool articles only: here the probe serves as the
+        # fine-tuning's starting head, and is never scored on its own.
         start = time.perf_counter()
-        w, owner, weight = ex.article_windows(
-            split.pool_texts, self.vocab, ex.with_overrides(cfg, max_windows=cfg.probe_windows))
-        feats = ex.unit_rows(tm.pooled_features(pretrained.encoder, w,
-                                                batch_size=cfg.predict_batch))
-        self.f_pool = ex.by_article(feats, owner, weight, len(self.y_pool))
-        probe_tokens = len(w) * cfg.seq_len
+        (self.f_pool,), probe_tokens = encoder_features(pretrained.encoder, self.vocab, cfg,
+                                                        split.pool_texts)
         self.probe_seconds = time.perf_counter() - start
-        self.forward_flops = tm.encoder_forward_flops(cfg.width, cfg.depth, cfg.ff_width,
-                                                      cfg.seq_len)
+        self.classifier = WindowClassifier(self.vocab, split.pool_texts, self.y_pool,
+                                           self.n_classes, cfg)
+        self.model = self.classifier.model
+        self.forward_flops = self.classifier.forward_flops  # FLOPs per token, one forward pass
         self.probe_flops = self.forward_flops * probe_tokens
-        tm.seed_all(cfg.split_seed)
-        dtype = tm.precision_for("transformer", cfg.profile)
-        self.model = tm.classifier(new_encoder(len(self.vocab), cfg, dtype), self.n_classes,
-                                   dropout=cfg.dropout, dtype=dtype, normalize=True)
-        self.model.compile(optimizer=keras.optimizers.AdamW(cfg.lr_scratch, weight_decay=0.01,
-                                                            clipnorm=1.0),
-                           loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                           jit_compile=tm.jit_for(cfg.profile))
         self._encoder_weights = pretrained.encoder.get_weights()
-        self._seed_states = [v for v in self.model.variables if "seed_generator" in v.path]
-        self._initial_seed_states = [keras.ops.convert_to_numpy(v) for v in self._seed_states]
         self.steps = 0
         self.train_seconds = 0.0
         self.train_flops = 0.0
-
-    def _probe_head(self, idx) -> list:
-        from . import experiment as ex
-
-        return ex.probe_as_head(ex.linear_readout(self.f_pool[idx], self.y_pool[idx]))
 
     def fit(self, idx, seed: int) -> Teacher:
         """Fine-tune from the pretrained encoder and the probe's head on pool articles ``idx``.
@@ -214,45 +191,25 @@ class Teacher:
         Records the steps, seconds and FLOPs of this run (the probe's share included, as in
         ``experiment.run``). Returns self.
         """
-        from . import experiment as ex
-        from . import text_models as tm
+        from .fixed_features import linear_readout, probe_as_head
 
-        cfg = self.cfg
         idx = np.asarray(idx, dtype=np.int64)
-        gen = np.random.default_rng(1000 + seed)
-        self.model.set_weights([*self._encoder_weights, *self._probe_head(idx)])
-        for variable, state in zip(self._seed_states, self._initial_seed_states):
-            variable.assign(state)
-        tm.reset_optimizer(self.model.optimizer, cfg.lr_finetune)
-        steps = ex.classifier_steps(len(idx), cfg)
-        batch = gen.choice(idx, size=(steps, cfg.cls_batch), replace=True)
-        windows = (self.first_win[batch]
-                   + (gen.random(batch.shape) * self.n_win[batch]).astype(np.int64))
-        start = time.perf_counter()
-        for rows, wins in zip(batch, windows):
-            self.model.train_on_batch(self.w_pool[wins], self.y_pool[rows])
-        self.steps = steps
-        self.train_seconds = time.perf_counter() - start + self.probe_seconds
-        self.train_flops = (3.0 * self.forward_flops * steps * cfg.cls_batch * cfg.seq_len
-                            + self.probe_flops)
+        head = probe_as_head(linear_readout(self.f_pool[idx], self.y_pool[idx]))
+        self.steps, seconds, flops = self.classifier.fit([*self._encoder_weights, *head], idx,
+                                                         seed, self.cfg.lr_finetune)
+        self.train_seconds = seconds + self.probe_seconds
+        self.train_flops = flops + self.probe_flops
         return self
 
     def windows_of(self, texts: Sequence[str], max_windows: int | None = None):
         """(windows, owner, weight) of ``texts``, up to ``max_windows`` per article (default:
         as many as the probe reads, ``cfg.probe_windows``)."""
-        from . import experiment as ex
-
-        n = self.cfg.probe_windows if max_windows is None else max_windows
-        return ex.article_windows(texts, self.vocab, ex.with_overrides(self.cfg, max_windows=n))
+        return self.classifier.windows_of(texts, max_windows)
 
     def logits_of(self, windows) -> np.ndarray:
         """Article logits (N, C) from :meth:`windows_of`'s triple: the token-weighted mean of
         the windows' logits (the logit of the article's mean vector, as in experiment.run)."""
-        from . import experiment as ex
-
-        w, owner, weight = windows
-        out = ex.predict_fixed(self.model, w, self.cfg.predict_batch)
-        return ex.by_article(np.asarray(out, np.float64), owner, weight, int(owner.max()) + 1)
+        return self.classifier.logits_of(windows)
 
     def logits(self, texts: Sequence[str], max_windows: int | None = None) -> np.ndarray:
         """Article logits (N, C) of ``texts``; see :meth:`windows_of` and :meth:`logits_of`."""
@@ -261,13 +218,13 @@ class Teacher:
     def predict_one(self, text: str) -> int:
         """The class of one article, from text to label, as a deployed model would do it: its
         windows padded to one fixed batch shape (so nothing is compiled again per article)."""
-        from . import experiment as ex
+        from .fixed_features import by_article
 
         w, owner, weight = self.windows_of([text])
         batch = np.zeros((self.cfg.probe_windows, self.cfg.seq_len), np.int32)
         batch[: len(w)] = w
         out = np.asarray(self.model.predict_on_batch(batch))[: len(w)]
-        return int(ex.by_article(out, owner, weight, 1).argmax())
+        return int(by_article(out, owner, weight, 1).argmax())
 
     def parameters(self) -> int:
         return int(self.model.count_params())

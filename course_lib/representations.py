@@ -10,9 +10,9 @@ all from the encoder that :func:`course_lib.experiment.run` probes:
   attention): what masked-word prediction put into single words;
 - the pretrained encoder's **final layer**, which is the experiment's own probe arm.
 
-Every feature set goes through :func:`course_lib.experiment.probe_features`' pipeline (windows,
+Every feature set goes through :func:`course_lib.fixed_features.probe_features`' pipeline (windows,
 mean-pooling over real tokens, each window scaled to length 1, the article's token-weighted
-mean) and :func:`course_lib.experiment.linear_readout`, so the feature set is the only thing
+mean) and :func:`course_lib.fixed_features.linear_readout`, so the feature set is the only thing
 that differs. Keras is imported inside the functions.
 """
 
@@ -23,7 +23,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .experiment import Row, linear_readout, probe_features
+from .experiment import Row
+from .fixed_features import linear_readout, probe_features
 from .pretraining import Pretrained, new_encoder
 from .recipe import Config
 

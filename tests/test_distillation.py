@@ -12,6 +12,7 @@ from conftest import synthetic_split
 from course_lib import distillation as dist
 from course_lib import experiment as ex
 from course_lib import gradcheck
+from course_lib.window_classifier import classifier_steps
 
 
 def test_softened_softmax_is_stable_and_checks_its_input():
@@ -115,7 +116,7 @@ def test_the_teacher_is_the_finetune_arm_of_experiment_run():
     logits = teacher.logits(split.test_texts)
     np.testing.assert_allclose(dist.softened_softmax(logits),
                                result.probabilities[("finetune", "3", 1)], atol=1e-6)
-    assert teacher.steps == ex.classifier_steps(6, cfg)
+    assert teacher.steps == classifier_steps(6, cfg)
     assert teacher.train_flops > teacher.probe_flops > 0
     assert teacher.predict_one(split.test_texts[0]) == int(logits[0].argmax())
     assert teacher.parameters() == pre.encoder.count_params() + 16 * 2 + 2

