@@ -1,6 +1,6 @@
 """Tokens per second of the masked-LM pretraining step, and an estimate of model FLOP utilisation.
 
-Builds exactly the model, optimizer, precision and compilation that ``experiment.pretrain`` uses
+Builds exactly the model, optimizer, precision and compilation that ``pretraining.pretrain`` uses
 for a profile (notebook 09, notebook 10's fallback, ``course experiment pretraining``), feeds it
 masked batches of random token ids (throughput does not depend on the text, and the benchmark
 then needs no corpus), and times ``model.fit`` over a fixed number of steps after a warm-up call
@@ -65,12 +65,14 @@ def main(argv=None) -> int:
 
     import keras
 
-    from course_lib import device, experiment
+    from course_lib import device
     from course_lib import text_models as tm
+    from course_lib.pretraining import new_encoder
+    from course_lib.recipe import config
 
     overrides = {k: v for k, v in (("batch_size", args.batch_size), ("seq_len", args.seq_len))
                  if v is not None}
-    cfg = experiment.config(args.profile, **overrides)
+    cfg = config(args.profile, **overrides)
     precision = tm.precision_for("transformer", cfg.profile)
     jit = tm.jit_for(cfg.profile)
     gpus = device.gpus()
@@ -78,7 +80,7 @@ def main(argv=None) -> int:
 
     tm.seed_all(0)
     vocab_size = cfg.vocab_size
-    encoder = experiment.new_encoder(vocab_size, cfg, precision)
+    encoder = new_encoder(vocab_size, cfg, precision)
     model = tm.masked_lm(encoder, vocab_size, dtype=precision)
     total = args.warmup_steps + args.steps
     tm.compile_masked_lm(model, cfg.learning_rate, total, max(1, total // 20), jit_compile=jit)
