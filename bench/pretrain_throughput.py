@@ -12,7 +12,7 @@ that compiles the step. Run it on the device you care about::
 
 Model FLOP utilisation (MFU) is the arithmetic the model needs divided by what the device could
 do in the same time. The arithmetic is counted as in the notebooks and ``course_lib``
-(``text_models.masked_lm_training_flops``): the encoder's matrix products for every token
+(``mlm.masked_lm_training_flops``): the encoder's matrix products for every token
 (attention projections, feed-forward layers, and attention over the window itself), the
 masked-LM head only at the masked positions it predicts, forward and backward (3 x forward);
 embedding tables are look-ups and cost nothing. The usual shortcut, 6 x all parameters x
@@ -65,35 +65,34 @@ def main(argv=None) -> int:
 
     import keras
 
-    from course_lib import device
-    from course_lib import text_models as tm
+    from course_lib import device, keras_runtime, mlm
     from course_lib.pretraining import new_encoder
     from course_lib.recipe import config
 
     overrides = {k: v for k, v in (("batch_size", args.batch_size), ("seq_len", args.seq_len))
                  if v is not None}
     cfg = config(args.profile, **overrides)
-    precision = tm.precision_for("transformer", cfg.profile)
-    jit = tm.jit_for(cfg.profile)
+    precision = keras_runtime.precision_for("transformer", cfg.profile)
+    jit = keras_runtime.jit_for(cfg.profile)
     gpus = device.gpus()
     where = ", ".join(g.name for g in gpus) if gpus else "CPU"
 
-    tm.seed_all(0)
+    keras_runtime.seed_all(0)
     vocab_size = cfg.vocab_size
     encoder = new_encoder(vocab_size, cfg, precision)
-    model = tm.masked_lm(encoder, vocab_size, dtype=precision)
+    model = mlm.masked_lm(encoder, vocab_size, dtype=precision)
     total = args.warmup_steps + args.steps
-    tm.compile_masked_lm(model, cfg.learning_rate, total, max(1, total // 20), jit_compile=jit)
+    mlm.compile_masked_lm(model, cfg.learning_rate, total, max(1, total // 20), jit_compile=jit)
     model.steps_per_execution = cfg.steps_per_execution
 
     rng = np.random.default_rng(0)
-    max_pred = tm.max_predictions_for(cfg.seq_len, cfg.mask_rate)
+    max_pred = mlm.max_predictions_for(cfg.seq_len, cfg.mask_rate)
 
     def batches(n_steps):
         ids = rng.integers(3, vocab_size, size=(n_steps * cfg.batch_size, cfg.seq_len),
                            dtype=np.int32)
-        inputs, targets = tm.mask_tokens(ids, rng, 2, vocab_size, 3, rate=cfg.mask_rate)
-        positions, labels = tm.gather_targets(targets, max_pred)
+        inputs, targets = mlm.mask_tokens(ids, rng, 2, vocab_size, 3, rate=cfg.mask_rate)
+        positions, labels = mlm.gather_targets(targets, max_pred)
         return [inputs, positions], labels
 
     x, y = batches(args.warmup_steps)
@@ -108,7 +107,7 @@ def main(argv=None) -> int:
     tokens = args.steps * cfg.batch_size * cfg.seq_len
     targets = int(np.count_nonzero(y))  # masked positions predicted in the timed steps
     params = int(sum(np.prod(v.shape) for v in model.trainable_weights))
-    flops = tm.masked_lm_training_flops(cfg.width, cfg.depth, cfg.ff_width, cfg.seq_len,
+    flops = mlm.masked_lm_training_flops(cfg.width, cfg.depth, cfg.ff_width, cfg.seq_len,
                                         vocab_size, tokens, targets)
     flops_naive = 6.0 * params * tokens
     peak = args.peak_tflops or peak_for(gpus[0].name if gpus else None, precision)

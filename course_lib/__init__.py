@@ -21,9 +21,9 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "bbc", "checks", "cli", "data", "device", "distillation", "evaluation_plots", "experiment",
-    "experiment_cli", "fixed_features", "gradcheck", "grading", "nn", "notebooks", "plots",
-    "presubmit", "pretraining", "probes", "recipe", "repair", "representations", "surfaces",
-    "text", "text_models", "widgets", "window_classifier",
+    "experiment_cli", "fixed_features", "gradcheck", "grading", "keras_runtime", "mlm", "nn",
+    "notebooks", "plots", "presubmit", "pretraining", "probes", "recipe", "repair",
+    "representations", "surfaces", "text", "text_models", "widgets", "window_classifier",
 )
 
 

@@ -61,8 +61,8 @@ class Pretrained:
     @property
     def flops(self) -> float:
         """Training compute: the encoder's matrix work for every token and the head's at the
-        masked positions, forward and backward (see text_models.masked_lm_training_flops)."""
-        from .text_models import masked_lm_training_flops
+        masked positions, forward and backward (see mlm.masked_lm_training_flops)."""
+        from .mlm import masked_lm_training_flops
 
         c = self.config
         return masked_lm_training_flops(c.width, c.depth, c.ff_width, c.seq_len,
@@ -112,17 +112,16 @@ def pretrain(texts: Sequence[str], cfg: Config, seed: int = 0, verbose: bool = T
     texts: the unlabeled articles (only the first ``cfg.pretrain_articles`` are used if set).
     A share ``cfg.val_fraction`` of the windows is held out to show over-fitting; the masks
     are redrawn every ``cfg.mask_every`` epochs. The head's output bias starts at the log word
-    frequencies (:func:`text_models.frequency_bias`), so the loss starts at the word-frequency
-    baseline. mask_fn, compile_fn: replacements for :func:`text_models.mask_tokens` and
-    :func:`text_models.compile_masked_lm` (notebook 09 passes the student's); block_fn: a
+    frequencies (:func:`mlm.frequency_bias`), so the loss starts at the word-frequency
+    baseline. mask_fn, compile_fn: replacements for :func:`mlm.mask_tokens` and
+    :func:`mlm.compile_masked_lm` (notebook 09 passes the student's); block_fn: a
     replacement for :func:`text_models.encoder_block`. on_epoch(epoch, history): called after
     every epoch. Returns a :class:`Pretrained` with the per-epoch history.
     """
-    from . import text
-    from . import text_models as tm
+    from . import keras_runtime, mlm, text
 
-    mask_fn = mask_fn or tm.mask_tokens
-    compile_fn = compile_fn or tm.compile_masked_lm
+    mask_fn = mask_fn or mlm.mask_tokens
+    compile_fn = compile_fn or mlm.compile_masked_lm
     texts = list(texts)[: cfg.pretrain_articles] if cfg.pretrain_articles else list(texts)
     vocab = build_vocab(texts, cfg)
     docs = text.tokenize_all(texts)
@@ -135,25 +134,25 @@ def pretrain(texts: Sequence[str], cfg: Config, seed: int = 0, verbose: bool = T
     if len(train) < cfg.batch_size:
         raise ValueError(f"Only {len(train)} pretraining windows; a batch needs "
                          f"{cfg.batch_size}. Give more texts or a smaller batch_size.")
-    max_pred = tm.max_predictions_for(cfg.seq_len, cfg.mask_rate)
+    max_pred = mlm.max_predictions_for(cfg.seq_len, cfg.mask_rate)
 
     def batches(data, generator, shuffle=True):
         n = (len(data) // cfg.batch_size) * cfg.batch_size
         order = generator.permutation(len(data))[:n] if shuffle else np.arange(n)
         inputs, targets = mask_fn(data[order], generator, vocab.mask_id, len(vocab),
                                   vocab.n_special, rate=cfg.mask_rate)
-        positions, labels = tm.gather_targets(targets, max_pred)
+        positions, labels = mlm.gather_targets(targets, max_pred)
         return [np.asarray(inputs, np.int32), positions], labels
 
-    tm.seed_all(seed)
-    dtype = tm.precision_for("transformer", cfg.profile)
+    keras_runtime.seed_all(seed)
+    dtype = keras_runtime.precision_for("transformer", cfg.profile)
     encoder = new_encoder(len(vocab), cfg, dtype, block=block_fn)
-    model = tm.masked_lm(encoder, len(vocab), dtype=dtype,
-                         output_bias=tm.frequency_bias(word_counts(vocab, train)))
+    model = mlm.masked_lm(encoder, len(vocab), dtype=dtype,
+                         output_bias=mlm.frequency_bias(word_counts(vocab, train)))
     steps_per_epoch = len(train) // cfg.batch_size
     total = steps_per_epoch * cfg.epochs
     compile_fn(model, cfg.learning_rate, total, int(cfg.warmup_fraction * total),
-               jit_compile=tm.jit_for(cfg.profile))
+               jit_compile=keras_runtime.jit_for(cfg.profile))
     # Several steps per call to the compiled function: less Python between GPU kernels.
     model.steps_per_execution = cfg.steps_per_execution
     val_data = batches(val, np.random.default_rng(seed + 1), shuffle=False) if n_val else None
@@ -220,8 +219,7 @@ def load_pretrained(folder: str | Path, cfg: Config | None = None,
     expect_meta: when given, the saved record must match it (e.g. the test reserve, so that
     no test article was among the pretraining texts).
     """
-    from . import text
-    from . import text_models as tm
+    from . import keras_runtime, text
 
     folder = Path(folder)
     if not (folder / META).exists() or not (folder / WEIGHTS).exists():
@@ -236,7 +234,7 @@ def load_pretrained(folder: str | Path, cfg: Config | None = None,
     if expect_meta and any(meta.get("meta", {}).get(k) != v for k, v in expect_meta.items()):
         return None
     vocab = text.Vocabulary.from_dict(meta["vocab"])
-    dtype = tm.precision_for("transformer", (cfg or saved_cfg).profile)
+    dtype = keras_runtime.precision_for("transformer", (cfg or saved_cfg).profile)
     encoder = new_encoder(len(vocab), saved_cfg, dtype)
     try:
         encoder.load_weights(folder / WEIGHTS)

@@ -133,9 +133,9 @@ def encoder_block_against_reference(block_fn, x: np.ndarray, ids: np.ndarray,
 
 
 def _tiny_masked_lm(compile_fn, peak_lr: float, total_steps: int, warmup_steps: int):
-    from course_lib import checks, text_models
+    from course_lib import checks, mlm, text_models
 
-    tiny = text_models.masked_lm(text_models.transformer_encoder(12, 6, width=8, depth=1,
+    tiny = mlm.masked_lm(text_models.transformer_encoder(12, 6, width=8, depth=1,
                                                                  heads=2), 12)
     return tiny, checks.call(compile_fn, tiny, peak_lr, total_steps, warmup_steps)
 
@@ -160,9 +160,9 @@ def compiled_masked_lm_settings(compile_fn, peak_lr: float, total_steps: int, wa
                                 step: int, targets: np.ndarray, logits: np.ndarray):
     """The same tiny model, compiled: the learning rate at ``step``, the optimizer's clipnorm
     and weight decay, the compiled loss on (``targets``, ``logits``), and whether a
-    ``text_models.MaskedAccuracy`` is among the metrics it was given.
+    ``mlm.MaskedAccuracy`` is among the metrics it was given.
     Returns (lr, clipnorm, weight_decay, loss, has_masked_accuracy)."""
-    from course_lib import text_models
+    from course_lib import mlm
 
     tiny, _ = _tiny_masked_lm(compile_fn, peak_lr, total_steps, warmup_steps)
     optimizer = tiny.optimizer
@@ -172,7 +172,7 @@ def compiled_masked_lm_settings(compile_fn, peak_lr: float, total_steps: int, wa
     # Read from what compile() was given: get_compile_config() imports TensorFlow under JAX.
     given = getattr(getattr(tiny, "_compile_config", None), "config", {}).get("metrics") or []
     return (lr, float(optimizer.clipnorm or 0.0), float(optimizer.weight_decay), loss_value,
-            any(isinstance(m, text_models.MaskedAccuracy) for m in given))
+            any(isinstance(m, mlm.MaskedAccuracy) for m in given))
 
 
 def _classifier(build_fn, n_classes: int):

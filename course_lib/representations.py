@@ -43,9 +43,9 @@ def embedding_layer(encoder):
 def random_like(pretrained: Pretrained, seed: int = 0):
     """A fresh encoder with the sizes of ``pretrained`` and random weights drawn with ``seed``
     (as the from-scratch arm's are): the architecture with no objective behind it."""
-    from . import text_models as tm
+    from . import keras_runtime
 
-    tm.seed_all(seed)
+    keras_runtime.seed_all(seed)
     return new_encoder(len(pretrained.vocab), pretrained.config)
 
 

@@ -62,6 +62,7 @@ class WindowClassifier:
                  cfg: Config):
         import keras
 
+        from . import keras_runtime
         from . import text_models as tm
 
         self.cfg, self.vocab, self.n_classes = cfg, vocab, int(n_classes)
@@ -72,13 +73,13 @@ class WindowClassifier:
         self.first_win = np.concatenate([[0], np.cumsum(self.n_win)[:-1]])
         self.forward_flops = tm.encoder_forward_flops(cfg.width, cfg.depth, cfg.ff_width,
                                                       cfg.seq_len)
-        self.dtype = tm.precision_for("transformer", cfg.profile)
-        tm.seed_all(cfg.split_seed)
+        self.dtype = keras_runtime.precision_for("transformer", cfg.profile)
+        keras_runtime.seed_all(cfg.split_seed)
         self.model = self._fresh()
         self.model.compile(optimizer=keras.optimizers.AdamW(cfg.lr_scratch, weight_decay=0.01,
                                                             clipnorm=1.0),
                            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                           jit_compile=tm.jit_for(cfg.profile))
+                           jit_compile=keras_runtime.jit_for(cfg.profile))
         # Dropout draws its masks from seed states that advance with every step and that
         # set_weights leaves alone; each run restarts them.
         self._seed_states = [v for v in self.model.variables if "seed_generator" in v.path]
@@ -94,9 +95,9 @@ class WindowClassifier:
 
     def random_weights(self, seed: int) -> list:
         """The weights of a new classifier drawn with ``seed``: the from-scratch start."""
-        from . import text_models as tm
+        from . import keras_runtime
 
-        tm.seed_all(10_000 + seed)
+        keras_runtime.seed_all(10_000 + seed)
         return self._fresh().get_weights()
 
     def fit(self, weights: list, idx, seed: int, learning_rate: float) -> tuple[int, float, float]:
@@ -104,7 +105,7 @@ class WindowClassifier:
         ``idx`` for :func:`classifier_steps` steps, batches drawn with ``seed``.
 
         Returns (steps, seconds spent training, training FLOPs: 3 x forward per token read)."""
-        from . import text_models as tm
+        from . import keras_runtime
 
         cfg = self.cfg
         idx = np.asarray(idx, dtype=np.int64)
@@ -112,7 +113,7 @@ class WindowClassifier:
         self.model.set_weights(weights)
         for variable, state in zip(self._seed_states, self._initial_seed_states):
             variable.assign(state)
-        tm.reset_optimizer(self.model.optimizer, learning_rate)
+        keras_runtime.reset_optimizer(self.model.optimizer, learning_rate)
         steps = classifier_steps(len(idx), cfg)
         batch = gen.choice(idx, size=(steps, cfg.cls_batch), replace=True)
         # each chosen article contributes one of its windows, drawn at random

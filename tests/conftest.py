@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import nbformat
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = sorted(
@@ -16,6 +17,33 @@ ASSIGNMENTS = sorted(
 os.environ.setdefault("COURSE_PROFILE", "quick")
 os.environ["COURSE_STATIC_WIDGETS"] = "1"
 os.environ["MPLBACKEND"] = "Agg"
+
+
+# The notebooks that train Keras models for a minute or more on two cores: a test that runs or
+# grades one of them takes minutes.
+HEAVY_NOTEBOOKS = ("07_text_to_tensors", "09_pretraining", "10_finetuning", "13_distillation")
+
+
+def executing(assignments):
+    """Parameters for a test that executes each notebook: the heavy ones marked slow."""
+    return [pytest.param(a, marks=pytest.mark.slow) if a in HEAVY_NOTEBOOKS else a
+            for a in assignments]
+
+
+def pytest_collection_modifyitems(config, items):
+    """Slow tests first, those that run a heavy notebook before the rest.
+
+    pytest-xdist hands tests to its workers in collection order, and with ``--maxschedchunk 1``
+    (pyproject.toml) one or two at a time, so the longest tests start first, on both workers,
+    and the short ones fill in beside them. Without it, xdist sends each worker a run of
+    consecutive tests first, and one worker would get every heavy notebook.
+    """
+    def order(item):
+        slow = item.get_closest_marker("slow") is not None
+        heavy = any(f"[{name}]" in item.nodeid for name in HEAVY_NOTEBOOKS)
+        return (not slow, not heavy)
+
+    items.sort(key=order)  # stable: files keep their order within each group
 
 
 def notebook_path(assignment: str, student: bool = False) -> Path:

@@ -103,12 +103,12 @@ def tiny():
 
 
 def test_pretrain_save_load_and_run(tiny, tmp_path):
-    from course_lib import text_models as tm
+    from course_lib import mlm
 
     cfg, split, p = tiny
     assert set(p.history) >= {"loss", "masked_accuracy", "val_loss", "val_masked_accuracy"}
     assert p.tokens > 0 and p.params > 0 and 0 < p.targets < p.tokens
-    assert p.flops == tm.masked_lm_training_flops(16, 1, 32, 16, len(p.vocab), p.tokens,
+    assert p.flops == mlm.masked_lm_training_flops(16, 1, 32, 16, len(p.vocab), p.tokens,
                                                   p.targets)
     ex.save_pretrained(p, tmp_path)
     assert sorted(f.name for f in tmp_path.iterdir()) == [pt.META, pt.WEIGHTS]

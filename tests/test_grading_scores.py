@@ -10,13 +10,13 @@ import shutil
 
 import nbformat
 import pytest
-from conftest import ASSIGNMENTS, REPO, notebook_path, partial_submission
+from conftest import ASSIGNMENTS, REPO, executing, notebook_path, partial_submission
 
 from course_lib.cli import main
 from course_lib.grading.autograde import grade
 
 
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+@pytest.mark.parametrize("assignment", executing(ASSIGNMENTS))
 def test_solution_full_release_zero_partial_between(assignment, tmp_path):
     subs = tmp_path / "subs"
     subs.mkdir()

@@ -7,7 +7,7 @@ the notebook runs without the answers and that its checks can fail.
 
 import nbformat
 import pytest
-from conftest import ASSIGNMENTS, REPO, notebook_path
+from conftest import ASSIGNMENTS, REPO, executing, notebook_path
 
 from course_lib.notebooks import run_notebook
 
@@ -21,7 +21,7 @@ def _errors(cell):
     return [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
 
 
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+@pytest.mark.parametrize("assignment", executing(ASSIGNMENTS))
 def test_solution_runs_and_passes_every_check(assignment, tmp_path):
     result = run_notebook(notebook_path(assignment), tmp_path, profile="quick")
     assert result.status == "ok", result.detail
@@ -48,7 +48,7 @@ def test_solution_runs_and_passes_every_check(assignment, tmp_path):
     assert not native, f"{assignment}: cells {native} show compiled libraries' logs"
 
 
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+@pytest.mark.parametrize("assignment", executing(ASSIGNMENTS))
 def test_student_version_fails_cleanly(assignment, tmp_path):
     result = run_notebook(notebook_path(assignment, student=True), tmp_path, profile="quick",
                           student=True)
