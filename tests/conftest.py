@@ -30,22 +30,6 @@ def executing(assignments):
             for a in assignments]
 
 
-def pytest_collection_modifyitems(config, items):
-    """Slow tests first, those that run a heavy notebook before the rest.
-
-    pytest-xdist hands tests to its workers in collection order, and with ``--maxschedchunk 1``
-    (pyproject.toml) one or two at a time, so the longest tests start first, on both workers,
-    and the short ones fill in beside them. Without it, xdist sends each worker a run of
-    consecutive tests first, and one worker would get every heavy notebook.
-    """
-    def order(item):
-        slow = item.get_closest_marker("slow") is not None
-        heavy = any(f"[{name}]" in item.nodeid for name in HEAVY_NOTEBOOKS)
-        return (not slow, not heavy)
-
-    items.sort(key=order)  # stable: files keep their order within each group
-
-
 def notebook_path(assignment: str, student: bool = False) -> Path:
     folder = REPO / ("notebooks" if student else "solutions") / assignment
     return folder / f"{assignment}.ipynb"
