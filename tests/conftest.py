@@ -30,6 +30,16 @@ def executing(assignments):
             for a in assignments]
 
 
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Say why nothing ran when the default suite's filter may have left out what was asked for.
+
+    (Under pytest-xdist the workers deselect, so the count is not known here.)"""
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and config.option.markexpr == "not slow":
+        terminalreporter.write_line(
+            "No test ran. The default suite leaves out the tests marked slow: to run those you "
+            "asked for, add -m slow (or run scripts/test --all).", yellow=True)
+
+
 def notebook_path(assignment: str, student: bool = False) -> Path:
     folder = REPO / ("notebooks" if student else "solutions") / assignment
     return folder / f"{assignment}.ipynb"
