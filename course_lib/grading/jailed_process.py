@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import selectors
 import signal
 import subprocess
@@ -114,8 +115,10 @@ class JailedProcess:
         # Kept open while the jail lives: bubblewrap may write more to it, and a closed pipe
         # would kill it with SIGPIPE.
         self._info = info_r
+        self._init_fd = None
         if not self.unsafe:
             self._init_pid = _read_child_pid(info_r, self.proc) or self.proc.pid
+            self._init_fd = _pidfd_of_child(self._init_pid, self.proc)
         self._buffers = {self._from_child: b"", self.proc.stdout.fileno(): b"",
                          self.proc.stderr.fileno(): b""}
         self._open = set(self._buffers)
@@ -129,11 +132,20 @@ class JailedProcess:
         """Kill the jail and everything in it; safe to call twice."""
         if self.proc is None:
             return
-        for pid in {self._init_pid, self.proc.pid}:
+        # Signals go through a pidfd and through Popen, never to a bare pid: once a process
+        # has ended its pid is free, and on a busy machine (pid_max is often 32768, and every
+        # thread takes one) it soon names someone else's process, even another jail's.
+        if self._init_fd is not None:
             try:
-                os.kill(pid, signal.SIGKILL)
+                signal.pidfd_send_signal(self._init_fd, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
+            os.close(self._init_fd)
+            self._init_fd = None
+        try:
+            self.proc.kill()  # does nothing once the process has been waited for
+        except (ProcessLookupError, PermissionError):
+            pass
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -277,6 +289,8 @@ class JailedProcess:
     # -- memory ---------------------------------------------------------------------------------
     def _tree(self) -> list[int]:
         """Pids of every process in the jail, the jail's first process first."""
+        if self._init_fd is not None and select.select([self._init_fd], [], [], 0)[0]:
+            return []  # a pidfd reads ready once its process has ended: the pid is stale
         found, queue = [], [self._init_pid]
         while queue:
             pid = queue.pop(0)
@@ -305,6 +319,26 @@ class JailedProcess:
             self.stop()
             raise MemoryExceeded(f"its processes used more than {self.memory_bytes // 2**20} MiB "
                                  "of memory together")
+
+
+def _pidfd_of_child(pid: int, parent: subprocess.Popen) -> int | None:
+    """A pidfd for ``pid``, if it is still the child of ``parent`` (bubblewrap): the parent,
+    not yet waited for, keeps its own pid, so a child whose parent matches is the jail's
+    first process and not a later process that reused a freed pid. None where the kernel
+    has no pidfds (before Linux 5.3) or the process has already ended."""
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        ppid = None
+    if ppid != parent.pid or parent.poll() is not None:
+        os.close(fd)
+        return None
+    return fd
 
 
 def _read_child_pid(fd: int, proc: subprocess.Popen) -> int | None:

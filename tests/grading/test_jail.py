@@ -90,13 +90,33 @@ def test_every_process_dies_with_the_jail(kernel):
                               "p = subprocess.Popen(['sleep', '300'], start_new_session=True)\n"
                               "print(os.getpid(), p.pid)")
     assert reply["ok"], text
-    before = {p for p in os.listdir("/proc") if p.isdigit()}
-    sleepers = [p for p in before if _cmdline(p).startswith("sleep\x00300")]
-    assert sleepers
+    tree = kernel._tree()
+    sleepers = [p for p in tree if _cmdline(p).startswith("sleep\x00300")]
+    assert sleepers, (f"no sleep among the jail's processes {tree} "
+                      f"({[_cmdline(p) for p in tree]}); jail alive: {kernel.alive()}")
     kernel.stop()
     time.sleep(0.5)
     assert not [p for p in sleepers if Path(f"/proc/{p}").exists()
                 and not _is_zombie(p)]
+
+
+def test_stopping_an_ended_jail_signals_no_reused_pid(kernel):
+    """Once the jail's first process has ended its pid is free and may soon name another
+    process (pid_max is often 32768). Stopping must not kill that process."""
+    import signal
+    import subprocess
+    init = kernel._init_pid
+    os.kill(init, signal.SIGKILL)
+    kernel.proc.wait(timeout=10)
+    bystander = subprocess.Popen(["sleep", "60"])
+    try:
+        kernel._init_pid = bystander.pid  # as if the freed pid had been handed to it
+        kernel.stop()
+        time.sleep(0.2)
+        assert bystander.poll() is None, "stop() killed a process outside the jail"
+    finally:
+        bystander.kill()
+        bystander.wait()
 
 
 def _cmdline(pid):
