@@ -37,7 +37,8 @@ def test_a_uid_held_by_another_process_is_skipped_and_its_processes_survive(monk
     # Start our search exactly at their uid: it must be passed over, not shared.
     monkeypatch.setattr(os, "getpid", lambda: theirs - SANDBOX_UID_BASE)
     with leased_uid() as mine:
-        assert mine == theirs + 1
+        # Usually theirs + 1; further on when a test on another worker holds that one.
+        assert mine != theirs
     out, _ = holder.communicate("\n", timeout=60)
     assert out.split("\n")[:2] == ["alive", "ended by the lease"]
 
