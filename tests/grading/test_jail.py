@@ -90,8 +90,15 @@ def test_every_process_dies_with_the_jail(kernel):
                               "p = subprocess.Popen(['sleep', '300'], start_new_session=True)\n"
                               "print(os.getpid(), p.pid)")
     assert reply["ok"], text
-    tree = kernel._tree()
-    sleepers = [p for p in tree if _cmdline(p).startswith("sleep\x00300")]
+    # Popen returns as soon as exec has begun; the new program's command line is set a little
+    # later, and on a loaded machine the gap is long enough to read an empty one. So wait.
+    deadline = time.monotonic() + 10
+    while True:
+        tree = kernel._tree()
+        sleepers = [p for p in tree if _cmdline(p).startswith("sleep\x00300")]
+        if sleepers or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert sleepers, (f"no sleep among the jail's processes {tree} "
                       f"({[_cmdline(p) for p in tree]}); jail alive: {kernel.alive()}")
     kernel.stop()
