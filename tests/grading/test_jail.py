@@ -5,7 +5,10 @@ namespace), each in about a quarter of a second.
 """
 
 import os
+import signal
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -110,8 +113,6 @@ def test_every_process_dies_with_the_jail(kernel):
 def test_stopping_an_ended_jail_signals_no_reused_pid(kernel):
     """Once the jail's first process has ended its pid is free and may soon name another
     process (pid_max is often 32768). Stopping must not kill that process."""
-    import signal
-    import subprocess
     init = kernel._init_pid
     os.kill(init, signal.SIGKILL)
     kernel.proc.wait(timeout=10)
@@ -223,9 +224,6 @@ def test_an_error_crosses_with_its_name_and_the_students_traceback(kernel):
 def test_an_installation_under_tmp_is_reachable_inside_the_jail():
     """A course checked out (or a virtualenv made) under /tmp, as a CI clone may be: the jail's
     /tmp is private, yet the read-only folders beneath it are made, readable, inside it."""
-    import subprocess
-    import tempfile
-
     top = Path(tempfile.mkdtemp(prefix="course-under-tmp-"))
     top.chmod(0o755)
     deep = top / "clone" / "pkg"
