@@ -97,12 +97,14 @@ def _feedback_config():
     from nbgrader.preprocessors import ClearHiddenTests, GetGrades
     from traitlets.config import Config
 
-    from .sanitize_feedback import SanitizeFeedback
+    from .sanitize_feedback import SanitizeFeedback, markdown_to_html
 
     c = Config()
     c.GenerateFeedback.preprocessors = [
         GetGrades, ClearHiddenTests, SanitizeFeedback, CSSHTMLHeaderPreprocessor,
     ]
+    # Replaces nbconvert's own Markdown filter, which lets a written answer's raw HTML through.
+    c.HTMLExporter.filters = {"markdown2html": markdown_to_html}
     return c
 
 

@@ -6,7 +6,10 @@ Starts JupyterLab on a copy of the course, then:
 2. opens the solution version, runs all cells, and reads that the checks pass (✓, no failure);
 3. opens nbgrader's formgrader and reads that it lists the course's assignments and has an
    exchange (no "does not exist" warning);
-4. opens a class report (`report.html` of `course grade`) and checks its figures are drawn.
+4. opens a class report (`report.html` of `course grade`) and checks its figures are drawn;
+5. grades a submission whose written answer holds HTML meant to act in the page, opens its
+   feedback page, and reads that the page stayed put and shows the answer as the student
+   typed it.
 Screenshots of each step are saved in course_output/browser/ (a test artefact).
 
 Needs Debian's `chromium` and `chromium-driver` (.ci/run installs them) and `selenium` (the
@@ -194,3 +197,43 @@ def test_class_report_shows_its_figures(browser, tmp_path):
                for im in images)
     body = browser.find_element(By.TAG_NAME, "body").text
     assert "Tests, hardest first" in body and "late" in body
+
+
+@pytest.mark.slow
+def test_feedback_page_shows_a_written_answer_as_typed_and_lets_it_do_nothing(browser, tmp_path):
+    import nbformat
+    from conftest import partial_submission
+    from selenium.webdriver.common.by import By
+
+    from course_lib.grading.autograde import grade
+
+    elsewhere = tmp_path / "elsewhere.html"
+    elsewhere.write_text("<title>ELSEWHERE</title>somewhere else")
+    answer = ("For large $z$, $\\sigma'(z) < 0.01$: the gradient vanishes.\n\n"
+              "```python\nif a < b and b > c:\n    pass\n```\n\n"
+              f'<meta http-equiv="refresh" content="1;url={elsewhere.as_uri()}">\n'
+              "<img src=x onerror=\"document.title='ACTED'\"> <b>not bold</b>")
+    nb = partial_submission("01_activations", solved=1)
+    cell = next(c for c in nb.cells
+                if c.metadata.get("nbgrader", {}).get("grade_id") == "q_saturation")
+    cell.source = answer
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    nbformat.write(nb, subs / "ann.ipynb")
+    (row,) = grade(REPO, "01_activations", subs, tmp_path / "out", cell_timeout=600)
+    assert row.status == "graded" and row.feedback, row.reason
+
+    page = tmp_path / "out" / row.feedback
+    browser.get(page.as_uri())
+    _wait_for(browser, lambda d: "gradient vanishes" in d.find_element(By.TAG_NAME, "body").text,
+              30, "feedback")
+    time.sleep(3)  # longer than the refresh the answer asked for
+    assert browser.current_url == page.as_uri() and browser.title not in ("ELSEWHERE", "ACTED")
+    shown = next(e for e in browser.find_elements(By.CSS_SELECTOR, ".rendered_html")
+                 if "gradient vanishes" in e.text)
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", shown)
+    browser.save_screenshot(str(SHOTS / "feedback_written_answer.png"))
+    text = shown.text
+    assert "$\\sigma'(z) < 0.01$" in text and "if a < b and b > c:" in text, text
+    assert "<b>not bold</b>" in text and "&lt;" not in text, text
+    assert not shown.find_elements(By.CSS_SELECTOR, "b, img, meta")
