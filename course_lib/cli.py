@@ -114,11 +114,18 @@ def _cmd_grade(args) -> int:
     budgets = Budgets(cell_timeout=args.timeout, submission_timeout=args.submission_timeout,
                       memory_mb=args.memory_mb, max_output_kb=args.max_output_kb)
     rows = grade(repo, assignment, Path(args.submissions), Path(args.out), progress=progress,
-                 sandbox=not args.unsafe_no_sandbox, jobs=args.jobs, budgets=budgets)
+                 sandbox=not args.unsafe_no_sandbox, jobs=args.jobs, budgets=budgets,
+                 written=Path(args.written) if args.written else None)
     errors = sum(r.status == "error" for r in rows)
     csv_path = Path(args.out) / "grades.csv"
     print(f"\n{len(rows)} submission(s), {errors} error(s). Grades: {csv_path}; the class at a "
           f"glance: {Path(args.out) / 'report.html'}")
+    written = Path(args.out) / "written.csv"
+    if written.exists():
+        waiting = sum(r.manual_pending > 0 for r in rows)
+        print(f"Written answers, question by question: {Path(args.out) / 'written.html'}; "
+              f"{waiting} submission(s) still wait for their scores. Fill in the score column "
+              f"of {written} and run this command again with --written {written}.")
     problems = Path(args.out) / "grading_problems.txt"
     if problems.exists():
         print(f"The grader found problems in the assignment itself: see {problems}")
@@ -191,6 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unsafe-no-sandbox", action="store_true",
                    help="grade without the bubblewrap jail: the students' code runs with your "
                         "rights (trusted notebooks only; grades.csv records it)")
+    p.add_argument("--written", metavar="CSV",
+                   help="scores of written answers: the written.csv an earlier run wrote, with "
+                        "its score (and comment) column filled in")
     p.add_argument("--repo", help="course repository (default: found from the current folder)")
     p.set_defaults(func=_cmd_grade)
     return parser

@@ -15,4 +15,5 @@ run and tested without a JupyterHub. Nothing here is imported by the student sid
   :mod:`.jailed_process`, with values as data only (:mod:`.value_codec`).
 - :mod:`.jail`, :mod:`.sandbox_uids`: the bubblewrap jail and, under root, its uid.
 - :mod:`.sanitize_feedback`: feedback pages in which nothing a student produced can run.
+- :mod:`.written_answers`: written answers read question by question, scored in a CSV.
 """

@@ -37,6 +37,14 @@ from .sandbox_uids import leased_uid
 from .sanitize_feedback import forbid_scripts
 from .submissions import Submission, find_submissions, read_notebook
 from .test_process import TestProcess
+from .written_answers import (
+    WrittenScore,
+    apply_scores,
+    questions,
+    read_scores,
+    write_outputs,
+    written_answers,
+)
 
 SANDBOXED, UNSANDBOXED = "bubblewrap", "none (--unsafe-no-sandbox)"
 
@@ -60,6 +68,8 @@ class GradeRow:
     # first line of its failure), and what a person should look at in this submission.
     tests: dict = field(default_factory=dict, metadata={"csv": False})
     flags: list = field(default_factory=list, metadata={"csv": False})
+    # For written.csv and written.html: {(notebook, grade id): the student's written answer}.
+    written: dict = field(default_factory=dict, metadata={"csv": False})
 
 
 CSV_COLUMNS = [f.name for f in fields(GradeRow) if f.metadata.get("csv", True)]
@@ -71,6 +81,12 @@ class PointsPlan:
 
     auto: dict[str, float]
     manual: dict[str, float]
+
+
+def written_points(plans: dict[str, PointsPlan]) -> dict[tuple[str, str], float]:
+    """``{(notebook, grade id): points}`` of the written answers (notebook without .ipynb)."""
+    return {(Path(name).stem, gid): points for name, plan in plans.items()
+            for gid, points in plan.manual.items()}
 
 
 def points_plan(notebook: Path) -> PointsPlan:
@@ -110,8 +126,8 @@ def _feedback_config():
 
 def grade(repo: Path, assignment: str, submissions: Path, out: Path,
           cell_timeout: int = 120, progress=None, sandbox: bool = True,
-          memory_mb: int = 4096, jobs: int = 1, budgets: Budgets | None = None
-          ) -> list[GradeRow]:
+          memory_mb: int = 4096, jobs: int = 1, budgets: Budgets | None = None,
+          written: Path | None = None) -> list[GradeRow]:
     """Autograde every submission in ``submissions`` against ``repo/solutions/<assignment>``.
 
     Writes ``out/grades.csv`` (one row per student), ``out/feedback/<student>.html`` and
@@ -121,10 +137,13 @@ def grade(repo: Path, assignment: str, submissions: Path, out: Path,
     grader's rights; the CSV says so); the tests still run apart from the students' code.
     budgets: the limits of each submission (default: ``Budgets`` with ``cell_timeout`` and
     ``memory_mb``). jobs: worker processes; each has its own nbgrader course folder and
-    gradebook, so they share nothing.
+    gradebook, so they share nothing. written: a written-scores CSV (the ``written.csv`` an
+    earlier run wrote, scores filled in: :mod:`.written_answers`); when the assignment has
+    written answers, ``out/written.csv`` and ``out/written.html`` are written too.
 
     Raises :class:`.jail.JailUnavailable`, saying how to install bubblewrap, when ``sandbox``
-    is on and no jail can be built here.
+    is on and no jail can be built here, and :class:`.written_answers.WrittenScoresError`,
+    before grading anything, when ``written`` cannot be used.
     """
     repo, out = Path(repo), Path(out)
     solution_dir = repo / "solutions" / assignment
@@ -133,10 +152,12 @@ def grade(repo: Path, assignment: str, submissions: Path, out: Path,
     if sandbox:
         jail.check_available()
     budgets = budgets or Budgets(cell_timeout=cell_timeout, memory_mb=memory_mb)
+    plans = {p.name: points_plan(p) for p in sorted(solution_dir.glob("*.ipynb"))}
+    scores = read_scores(written, written_points(plans)) if written else {}
     out.mkdir(parents=True, exist_ok=True)
-    names = [p.name for p in sorted(solution_dir.glob("*.ipynb"))]
+    names = list(plans)
     numbered = list(enumerate(find_submissions(Path(submissions), assignment, names)))
-    args = (repo, assignment, out, budgets, sandbox)
+    args = (repo, assignment, out, budgets, sandbox, scores)
     rows: list[tuple[int, GradeRow]] = []
     if jobs <= 1 or len(numbered) <= 1:
         rows = _grade_shard(*args, numbered, progress)
@@ -154,11 +175,18 @@ def grade(repo: Path, assignment: str, submissions: Path, out: Path,
     ordered = [row for _, row in sorted(rows, key=lambda item: item[0])]
     write_csv(ordered, out / "grades.csv")
     write_report(ordered, assignment, out / "report.html")
+    if written_points(plans):
+        asked = {(Path(name).stem, gid): text for name in plans for gid, text in
+                 questions(nbformat.read(solution_dir / name, as_version=4)).items()}
+        write_outputs(out, assignment, written_points(plans), asked,
+                      {row.student_id: row.written for row in ordered if row.status == "graded"},
+                      scores)
     return ordered
 
 
 def _grade_shard(repo: Path, assignment: str, out: Path, budgets: Budgets, sandbox: bool,
-                 numbered: list[tuple[int, Submission]], progress) -> list[tuple[int, GradeRow]]:
+                 scores: dict[tuple, WrittenScore], numbered: list[tuple[int, Submission]],
+                 progress) -> list[tuple[int, GradeRow]]:
     """Grade some submissions, in order, in one private nbgrader course folder."""
     solution_dir = repo / "solutions" / assignment
     plans = {p.name: points_plan(p) for p in sorted(solution_dir.glob("*.ipynb"))}
@@ -187,7 +215,8 @@ def _grade_shard(repo: Path, assignment: str, out: Path, budgets: Budgets, sandb
             jail.JailSpec(uid=test_uid, files=files), unsafe=not sandbox) for nb in plans}
         stack.callback(lambda: [t.close() for t in tests.values()])
         for index, sub in numbered:
-            row = _grade_in_jail(course, sub, assignment, plans, tests, budgets, sandbox, files)
+            row = _grade_in_jail(course, sub, assignment, plans, tests, budgets, sandbox, files,
+                                 scores)
             rows.append((index, row))
             if progress:  # told before feedback pages exist: they come at the shard's end
                 progress(row)
@@ -198,14 +227,15 @@ def _grade_shard(repo: Path, assignment: str, out: Path, budgets: Budgets, sandb
 
 def _grade_in_jail(course: CourseDir, sub: Submission, assignment: str,
                    plans: dict[str, PointsPlan], tests: dict[str, TestProcess],
-                   budgets: Budgets, sandbox: bool, files: dict) -> GradeRow:
+                   budgets: Budgets, sandbox: bool, files: dict,
+                   scores: dict[tuple, WrittenScore]) -> GradeRow:
     """Grade one submission; its kernel runs in jails of a uid leased for it. Never raises:
     an internal error becomes the row's reason."""
     try:
         with (leased_uid() if sandbox else nullcontext(None)) as uid:
             sess = Session(budgets, lambda: jail.JailSpec(uid=uid, files=files), tests,
                            unsafe=not sandbox)
-            row = _grade_one(course, sub, assignment, plans, sess)
+            row = _grade_one(course, sub, assignment, plans, sess, scores)
     except Exception as exc:  # noqa: BLE001 - one submission must never stop the batch
         row = GradeRow(sub.student_id, assignment,
                        reason=f"internal error while grading: {type(exc).__name__}: {exc}")
@@ -214,7 +244,8 @@ def _grade_in_jail(course: CourseDir, sub: Submission, assignment: str,
 
 
 def _grade_one(course: CourseDir, sub: Submission, assignment: str,
-               plans: dict[str, PointsPlan], sess: Session) -> GradeRow:
+               plans: dict[str, PointsPlan], sess: Session,
+               scores: dict[tuple, WrittenScore]) -> GradeRow:
     from nbgrader.api import Gradebook
 
     row = GradeRow(sub.student_id, assignment)
@@ -237,6 +268,8 @@ def _grade_one(course: CourseDir, sub: Submission, assignment: str,
         release = nbformat.read(course.path("release", assignment, nb_name), as_version=4)
         repaired, report = repair(release, nb)
         repair_notes.append(report.summary())
+        row.written.update({(Path(nb_name).stem, gid): text
+                            for gid, text in written_answers(repaired).items()})
         nbformat.write(repaired, target / nb_name)
 
     with session(sess):
@@ -247,6 +280,7 @@ def _grade_one(course: CourseDir, sub: Submission, assignment: str,
 
     failed = []
     with Gradebook(course.coursedir.db_url) as gb:
+        rescore = apply_scores(gb, assignment, sub.student_id, row.written, scores)
         submission = gb.find_submission(assignment, sub.student_id)
         for nb in submission.notebooks:
             plan = plans[nb.name + ".ipynb"]
@@ -264,7 +298,7 @@ def _grade_one(course: CourseDir, sub: Submission, assignment: str,
         row.score = float(submission.score)
     row.manual_pending = pending
     row.status = "graded"
-    notes = [n for n in repair_notes if n] + sess.notes
+    notes = [n for n in repair_notes if n] + sess.notes + rescore
     row.flags = list(notes)
     if failed:
         notes.append("tests not passed: " + ", ".join(failed))

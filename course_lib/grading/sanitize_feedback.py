@@ -83,8 +83,9 @@ def render_written_answer(source: str) -> str:
 
 @pass_context
 def markdown_to_html(context, source: str) -> str:
-    """The feedback template's Markdown filter: the release's own text as nbconvert renders
-    it; a written answer (and any comment on it) through :func:`render_written_answer`."""
+    """The feedback template's Markdown filter: a written answer through
+    :func:`render_written_answer`; the release's own text, and the instructor's comments
+    (rendered where no cell is in the template's context), as nbconvert renders them."""
     if is_written_answer(context.get("cell", {})):
         return render_written_answer(source)
     return MarkdownWithMath(renderer=IPythonRenderer(escape=False)).render(source)

@@ -8,8 +8,8 @@ Starts JupyterLab on a copy of the course, then:
    exchange (no "does not exist" warning);
 4. opens a class report (`report.html` of `course grade`) and checks its figures are drawn;
 5. grades a submission whose written answer holds HTML meant to act in the page, opens its
-   feedback page, and reads that the page stayed put and shows the answer as the student
-   typed it.
+   feedback page and the page of written answers, and reads that each stayed put and shows
+   the answer as the student typed it.
 Screenshots of each step are saved in course_output/browser/ (a test artefact).
 
 Needs Debian's `chromium` and `chromium-driver` (.ci/run installs them) and `selenium` (the
@@ -200,7 +200,7 @@ def test_class_report_shows_its_figures(browser, tmp_path):
 
 
 @pytest.mark.slow
-def test_feedback_page_shows_a_written_answer_as_typed_and_lets_it_do_nothing(browser, tmp_path):
+def test_grading_pages_show_a_written_answer_as_typed_and_let_it_do_nothing(browser, tmp_path):
     import nbformat
     from conftest import partial_submission
     from selenium.webdriver.common.by import By
@@ -236,4 +236,17 @@ def test_feedback_page_shows_a_written_answer_as_typed_and_lets_it_do_nothing(br
     text = shown.text
     assert "$\\sigma'(z) < 0.01$" in text and "if a < b and b > c:" in text, text
     assert "<b>not bold</b>" in text and "&lt;" not in text, text
+    assert not shown.find_elements(By.CSS_SELECTOR, "b, img, meta")
+
+    # The page of written answers, question by question, shows it the same way.
+    answers = tmp_path / "out" / "written.html"
+    browser.get(answers.as_uri())
+    _wait_for(browser, lambda d: "gradient vanishes" in d.find_element(By.TAG_NAME, "body").text,
+              30, "written-answers")
+    time.sleep(3)
+    browser.save_screenshot(str(SHOTS / "written_answers.png"))
+    assert browser.current_url == answers.as_uri() and browser.title not in ("ELSEWHERE", "ACTED")
+    shown = browser.find_element(By.CSS_SELECTOR, ".answer")
+    assert "if a < b and b > c:" in shown.text and "<b>not bold</b>" in shown.text, shown.text
+    assert "Name ReLU's own failure mode" in browser.find_element(By.TAG_NAME, "body").text
     assert not shown.find_elements(By.CSS_SELECTOR, "b, img, meta")
