@@ -153,7 +153,8 @@ def grade(repo: Path, assignment: str, submissions: Path, out: Path,
         jail.check_available()
     budgets = budgets or Budgets(cell_timeout=cell_timeout, memory_mb=memory_mb)
     plans = {p.name: points_plan(p) for p in sorted(solution_dir.glob("*.ipynb"))}
-    scores = read_scores(written, written_points(plans)) if written else {}
+    points = written_points(plans)
+    scores = read_scores(written, points) if written else {}
     out.mkdir(parents=True, exist_ok=True)
     names = list(plans)
     numbered = list(enumerate(find_submissions(Path(submissions), assignment, names)))
@@ -175,10 +176,10 @@ def grade(repo: Path, assignment: str, submissions: Path, out: Path,
     ordered = [row for _, row in sorted(rows, key=lambda item: item[0])]
     write_csv(ordered, out / "grades.csv")
     write_report(ordered, assignment, out / "report.html")
-    if written_points(plans):
+    if points:
         asked = {(Path(name).stem, gid): text for name in plans for gid, text in
                  questions(nbformat.read(solution_dir / name, as_version=4)).items()}
-        write_outputs(out, assignment, written_points(plans), asked,
+        write_outputs(out, assignment, points, asked,
                       {row.student_id: row.written for row in ordered if row.status == "graded"},
                       scores)
     return ordered

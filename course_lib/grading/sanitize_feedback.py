@@ -26,7 +26,11 @@ import re
 
 import bleach
 from jinja2 import pass_context
-from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
+from nbconvert.filters.markdown_mistune import (
+    IPythonRenderer,
+    MarkdownWithMath,
+    markdown2html_mistune,
+)
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
@@ -88,7 +92,7 @@ def markdown_to_html(context, source: str) -> str:
     (rendered where no cell is in the template's context), as nbconvert renders them."""
     if is_written_answer(context.get("cell", {})):
         return render_written_answer(source)
-    return MarkdownWithMath(renderer=IPythonRenderer(escape=False)).render(source)
+    return markdown2html_mistune(source)
 
 
 def forbid_scripts(html: str) -> str:

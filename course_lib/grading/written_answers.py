@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
 from .sanitize_feedback import forbid_scripts, is_written_answer, render_written_answer
 
@@ -150,8 +151,6 @@ def write_page(path: Path, assignment: str, asked: dict[tuple[str, str], str],
     """Write the question-by-question page. asked: ``{(notebook, grade id): question}``
     (the release's Markdown); answers: ``{student_id: {(notebook, grade id): answer}}``;
     scored: ``{(student_id, notebook, grade id): points}`` of the answers scored so far."""
-    from nbconvert.filters.markdown_mistune import markdown2html_mistune
-
     count = f"{len(answers)} submission{'' if len(answers) == 1 else 's'}"
     parts = [f"<h1>Written answers of {html.escape(assignment)}</h1>",
              f"<p>{count}. Score each answer in written.csv (its row is named by student and "
