@@ -98,6 +98,7 @@ def _cmd_grade(args) -> int:
     from . import notebooks
     from .grading.autograde import grade
     from .grading.jailed_execute import Budgets
+    from .grading.written_answers import scored_students
 
     repo = Path(args.repo) if args.repo else notebooks.find_repo()
 
@@ -123,9 +124,21 @@ def _cmd_grade(args) -> int:
     written = Path(args.out) / "written.csv"
     if written.exists():
         waiting = sum(r.manual_pending > 0 for r in rows)
-        print(f"Written answers, question by question: {Path(args.out) / 'written.html'}; "
-              f"{waiting} submission(s) still wait for their scores. Fill in the score column "
-              f"of {written} and run this command again with --written {written}.")
+        page = Path(args.out) / "written.html"
+        if waiting:
+            print(f"Written answers, question by question: {page}; {waiting} submission(s) "
+                  f"still wait for their scores. Fill in the score column of {written} and "
+                  f"run this command again with --written {written}.")
+        else:
+            print(f"Written answers, question by question: {page}; every one is scored "
+                  f"({written}).")
+        others = sorted(scored_students(written) - {r.student_id for r in rows})
+        if others:
+            shown = ", ".join(others[:8]) + (", ..." if len(others) > 8 else "")
+            print(f"{written} also keeps, as they were, the rows of {len(others)} student(s) "
+                  f"not in this batch: {shown}. If one of them is in the batch under another "
+                  "id (a spreadsheet writes a long id of digits as 1.23E+15), put the id back "
+                  "and grade again.")
     problems = Path(args.out) / "grading_problems.txt"
     if problems.exists():
         print(f"The grader found problems in the assignment itself: see {problems}")

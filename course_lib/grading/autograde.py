@@ -154,10 +154,10 @@ def grade(repo: Path, assignment: str, submissions: Path, out: Path,
     budgets = budgets or Budgets(cell_timeout=cell_timeout, memory_mb=memory_mb)
     plans = {p.name: points_plan(p) for p in sorted(solution_dir.glob("*.ipynb"))}
     points = written_points(plans)
-    scores = read_scores(written, points) if written else {}
+    numbered = list(enumerate(find_submissions(Path(submissions), assignment, list(plans))))
+    scores = (read_scores(written, points, [sub.student_id for _, sub in numbered])
+              if written else {})
     out.mkdir(parents=True, exist_ok=True)
-    names = list(plans)
-    numbered = list(enumerate(find_submissions(Path(submissions), assignment, names)))
     args = (repo, assignment, out, budgets, sandbox, scores)
     rows: list[tuple[int, GradeRow]] = []
     if jobs <= 1 or len(numbered) <= 1:

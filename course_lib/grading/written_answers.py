@@ -17,6 +17,12 @@ runs ``course grade`` again with ``--written written.csv``. The scores then coun
 keeps the answer waiting. ``answer_digest`` ties a score to the answer it was given for: when
 a student's answer has changed since (a resubmission), the old score is not used and the
 answer waits again, and the row says so.
+
+The file goes through a spreadsheet, so what spreadsheets do to a CSV is undone or refused
+here, never silently used: a file saved with semicolons or tabs is read as such, blank rows
+are skipped, a decimal comma is a decimal point, and a student id of digits that lost its
+leading zeros (``0412`` read as the number 412) is matched to its student again. Digests
+start with letters, so that no spreadsheet takes one for a number.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import html
+import io
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,16 +51,20 @@ class WrittenScoresError(ValueError):
 @dataclass(frozen=True)
 class WrittenScore:
     """What a person gave one student's answer: points (None: not scored yet), a comment for
-    the student, and the digest of the answer they read."""
+    the student, the digest of the answer they read, and the student id as the file gave it
+    when that was not the id itself (leading zeros lost)."""
 
     score: float | None
     comment: str = ""
     digest: str = ""
+    named_as: str = ""
 
 
 def digest(answer: str) -> str:
-    """A short fingerprint of an answer's text (12 hex digits of its SHA-256)."""
-    return hashlib.sha256(answer.strip().encode("utf-8")).hexdigest()[:12]
+    """A short fingerprint of an answer's text: ``sha256:`` and 12 hex digits of its SHA-256.
+    The prefix keeps spreadsheets from reading ``000123456789`` or ``1234e5678901`` as a
+    number and saving it changed."""
+    return "sha256:" + hashlib.sha256(answer.strip().encode("utf-8")).hexdigest()[:12]
 
 
 def written_answers(notebook: nbformat.NotebookNode) -> dict[str, str]:
@@ -72,9 +84,12 @@ def questions(notebook: nbformat.NotebookNode) -> dict[str, str]:
     return found
 
 
-def read_scores(path: Path, points: dict[tuple[str, str], float]) -> dict[tuple, WrittenScore]:
+def read_scores(path: Path, points: dict[tuple[str, str], float],
+                students: Iterable[str] = ()) -> dict[tuple, WrittenScore]:
     """Read a written-scores CSV. points: ``{(notebook, grade id): max points}`` of the
-    assignment's written answers. Returns ``{(student_id, notebook, grade id): WrittenScore}``.
+    assignment's written answers; students: the ids of the batch about to be graded, to which
+    an id of digits that lost its leading zeros is matched again. Returns ``{(student_id,
+    notebook, grade id): WrittenScore}``.
 
     Raises :class:`WrittenScoresError`, naming the line and what to do, for a missing file or
     column, a grade id that is not one of this assignment's written answers, a score that is
@@ -88,24 +103,29 @@ def read_scores(path: Path, points: dict[tuple[str, str], float]) -> dict[tuple,
             f"{path}: no such file. Run `course grade` once without --written: it writes "
             "written.csv beside grades.csv, with a blank score column to fill in.")
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            missing = [c for c in ("student_id", "notebook", "grade_id", "score")
-                       if c not in (reader.fieldnames or [])]
-            if missing:
-                raise WrittenScoresError(
-                    f"{path}: no column {', '.join(missing)}. Start from the written.csv that "
-                    f"`course grade` wrote (columns: {', '.join(COLUMNS)}).")
-            rows = list(reader)
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise WrittenScoresError(f"{path}: not UTF-8 text ({exc.reason}). Save it as CSV "
                                  "(UTF-8) from your spreadsheet and try again.") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
+    missing = [c for c in ("student_id", "notebook", "grade_id", "score")
+               if c not in (reader.fieldnames or [])]
+    if missing:
+        raise WrittenScoresError(
+            f"{path}: no column {', '.join(missing)}. Start from the written.csv that "
+            f"`course grade` wrote (columns: {', '.join(COLUMNS)}).")
     known = ", ".join(sorted({gid for _, gid in points}))
+    students = set(students)
+    unpadded = _unpadded_ids(students)
     scores: dict[tuple, WrittenScore] = {}
     problems = []
-    for line, row in enumerate(rows, start=2):
+    for line, row in enumerate(reader, start=2):
+        if not any(str(v or "").strip() for v in row.values()):
+            continue  # a row emptied in a spreadsheet but not deleted
         student, nb, gid = (str(row.get(k) or "").strip()
                             for k in ("student_id", "notebook", "grade_id"))
+        named_as = student if student in unpadded and student not in students else ""
+        student = unpadded[student] if named_as else student
         text = str(row.get("score") or "").strip()
         if (nb, gid) not in points:
             problems.append(f"line {line}: {nb}/{gid} is not a written answer of this "
@@ -125,11 +145,32 @@ def read_scores(path: Path, points: dict[tuple[str, str], float]) -> dict[tuple,
             problems.append(f"line {line}: {student}'s {gid} is scored a second time")
             continue
         scores[student, nb, gid] = WrittenScore(score, str(row.get("comment") or "").strip(),
-                                                str(row.get("answer_digest") or "").strip())
+                                                str(row.get("answer_digest") or "").strip(),
+                                                named_as)
     if problems:
         raise WrittenScoresError(f"{path}: nothing was graded, fix these lines first:\n  "
                                  + "\n  ".join(problems))
     return scores
+
+
+def _delimiter(text: str) -> str:
+    """The separator that splits the header into the expected columns: a spreadsheet set to a
+    language with a decimal comma saves its "CSV" with semicolons, and some save tabs."""
+    header = text.partition("\n")[0]
+    for sep in (",", ";", "\t"):
+        if {"student_id", "grade_id"} <= {c.strip().strip('"') for c in header.split(sep)}:
+            return sep
+    return ","
+
+
+def _unpadded_ids(students: Iterable[str]) -> dict[str, str]:
+    """``{id without its leading zeros: id}`` for the ids of digits that have some, when no
+    other id of the batch loses its zeros to the same number (then nothing is guessed)."""
+    found: dict[str, list[str]] = {}
+    for student in students:
+        if student.isdigit() and student.startswith("0"):
+            found.setdefault(student.lstrip("0") or "0", []).append(student)
+    return {short: ids[0] for short, ids in found.items() if len(ids) == 1}
 
 
 def write_scores(path: Path, rows: list[dict]) -> None:
@@ -143,6 +184,12 @@ def write_scores(path: Path, rows: list[dict]) -> None:
             writer.writerow({k: (f"{v:g}" if isinstance(v, float) else v)
                              for k, v in row.items()})
     part.replace(path)
+
+
+def scored_students(path: Path) -> set[str]:
+    """The student ids a written-scores CSV that this module wrote has rows for."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        return {row["student_id"] for row in csv.DictReader(fh)}
 
 
 def write_page(path: Path, assignment: str, asked: dict[tuple[str, str], str],
@@ -181,11 +228,12 @@ def apply_scores(gradebook, assignment: str, student_id: str,
     """Record the scores and comments given to this student's answers in nbgrader's
     gradebook, where its totals and feedback pages find them. Returns notes for the row:
     the answers whose text changed since they were scored (their old score is not used)."""
-    notes = []
+    notes, renamed = [], ""
     for (nb, gid), answer in answers.items():
         given = scores.get((student_id, nb, gid))
         if given is None or given.score is None:
             continue
+        renamed = renamed or given.named_as
         if given.digest and given.digest != digest(answer):
             notes.append(f"written answer {gid} changed since it was scored {given.score:g} "
                          f"(digest {given.digest}, now {digest(answer)}): score it again")
@@ -195,6 +243,9 @@ def apply_scores(gradebook, assignment: str, student_id: str,
             gradebook.find_comment(gid, nb, assignment, student_id).manual_comment = \
                 given.comment
     gradebook.db.commit()
+    if renamed:
+        notes.append(f"written scores found under {renamed} (a spreadsheet dropped the id's "
+                     "leading zeros) and used")
     return notes
 
 

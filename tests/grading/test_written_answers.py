@@ -1,8 +1,9 @@
 """Written answers: scored by a person in written.csv, counted by the next `course grade`.
 
 First the scores file on its own (every way a hand-edited CSV goes wrong says which line and
-what to do), then the round trip with real nbgrader on 01_activations: grade, score one
-answer, grade again, change the answer, grade again.
+what to do; what spreadsheets do to a CSV is undone), then the round trip with real nbgrader
+on 01_activations: grade, score one answer, grade again, change the answer, grade again; and
+a file as a spreadsheet set to German saves it.
 """
 
 import csv
@@ -12,7 +13,7 @@ import pytest
 from conftest import REPO, partial_submission
 
 from course_lib.cli import main
-from course_lib.grading.written_answers import WrittenScoresError, read_scores
+from course_lib.grading.written_answers import WrittenScoresError, digest, read_scores
 
 POINTS = {("01_activations", "q_saturation"): 2.0}
 HEADER = "student_id,notebook,grade_id,max_points,score,comment,answer_digest\n"
@@ -58,6 +59,47 @@ def test_a_missing_or_binary_file_says_how_to_get_one(tmp_path):
         read_scores(tmp_path / "x.csv", POINTS)
     with pytest.raises(WrittenScoresError, match="no written answers; grade it without"):
         read_scores(tmp_path / "x.csv", {})
+
+
+def test_a_file_saved_by_a_spreadsheet_set_to_a_decimal_comma_language_is_read(tmp_path):
+    # Such spreadsheets save "CSV" with semicolons (or tabs), a byte-order mark, decimal
+    # commas, and rows emptied but not deleted.
+    for sep in (";", "\t"):
+        path = tmp_path / "written.csv"
+        rows = [HEADER.strip().split(","),
+                ["ann", "01_activations", "q_saturation", "2", "1,5", "Good; go on.", "d1"],
+                [""] * 7,
+                ["ben", "01_activations", "q_saturation", "2", "", "", "d2"]]
+        with open(path, "w", newline="", encoding="utf-8-sig") as fh:
+            csv.writer(fh, delimiter=sep).writerows(rows)
+        scores = read_scores(path, POINTS)
+        ann = scores["ann", "01_activations", "q_saturation"]
+        assert (ann.score, ann.comment, ann.digest) == (1.5, "Good; go on.", "d1")
+        assert scores["ben", "01_activations", "q_saturation"].score is None
+        assert len(scores) == 2
+
+
+def test_an_id_of_digits_that_lost_its_leading_zeros_finds_its_student_again(tmp_path):
+    path = tmp_path / "written.csv"
+    path.write_text(HEADER + "412,01_activations,q_saturation,2,1,,\n"
+                             "12,01_activations,q_saturation,2,2,,\n", encoding="utf-8")
+    scores = read_scores(path, POINTS, students=["0412", "012", "0012", "ann"])
+    assert scores["0412", "01_activations", "q_saturation"].named_as == "412"
+    # 012 and 0012 both lose their zeros to 12: nothing is guessed, the row stays as written.
+    assert scores["12", "01_activations", "q_saturation"].named_as == ""
+    assert ("412", "01_activations", "q_saturation") not in scores
+
+
+def test_no_digest_looks_like_a_number_to_a_spreadsheet():
+    # About one answer in 280 has 12 decimal digits as its hash's first 12 hex digits, which a
+    # spreadsheet would turn into a number (and drop any leading zeros) if the digest were
+    # only those digits.
+    answers = [f"answer {i}" for i in range(5000)]
+    digits = [a for a in answers if digest(a).removeprefix("sha256:").isdigit()]
+    assert digits, "no all-digit hash among 5000 answers; widen the search"
+    for answer in digits + answers[:50]:
+        with pytest.raises(ValueError):
+            float(digest(answer))
 
 
 def _submission(folder, name, answer):
@@ -130,3 +172,28 @@ def test_a_bad_scores_file_stops_before_anything_is_graded(tmp_path, capsys):
     assert "line 2: score '5' for ann's q_saturation is not a number from 0 to 2" in \
         capsys.readouterr().err
     assert not (out / "grades.csv").exists()
+
+
+def test_scores_that_went_through_a_spreadsheet_count_and_strangers_are_named(tmp_path, capsys):
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    subs.mkdir()
+    _submission(subs, "0412", "Sigmoid saturates at both ends.")
+    assert _grade(subs, out) == 0
+    row = _rows(out / "written.csv")["0412"]
+    # Saved from a spreadsheet set to German: semicolons, a byte-order mark, a decimal comma,
+    # the id read as a number, and a row for a student of another term kept from before.
+    lines = [list(row), ["412", *list(row.values())[1:4], "1,5", "Gut.", row["answer_digest"]],
+             ["1.23457E+15", *list(row.values())[1:4], "2", "", "sha256:000000000000"]]
+    with open(out / "excel.csv", "w", newline="", encoding="utf-8-sig") as fh:
+        csv.writer(fh, delimiter=";").writerows(lines)
+    capsys.readouterr()
+    assert _grade(subs, out, "--written", str(out / "excel.csv")) == 0
+    said = capsys.readouterr().out
+    grades = _rows(out / "grades.csv")["0412"]
+    assert grades["manual_pending"] == "0"
+    assert "found under 412 (a spreadsheet dropped the id's leading zeros)" in grades["reason"]
+    written = _rows(out / "written.csv")
+    assert written["0412"]["score"] == "1.5" and written["0412"]["comment"] == "Gut."
+    assert "412" not in written and written["1.23457E+15"]["score"] == "2"
+    assert "rows of 1 student(s) not in this batch: 1.23457E+15" in said
+    assert "every one is scored" in said and "still wait" not in said
