@@ -210,12 +210,18 @@ def write_page(path: Path, assignment: str, asked: dict[tuple[str, str], str],
             answer = theirs.get((nb, gid), "")
             points = scored.get((student, nb, gid))
             state = "not scored yet" if points is None else f"scored {points:g}"
-            parts.append(f'<div class="answer"><h3>{html.escape(student)} '
+            # Who wrote an answer is said by a bar the answer's own Markdown cannot make (it
+            # cannot set a class or a style), so a heading typed in an answer to look like the
+            # next student's cannot pass for it.
+            parts.append(f'<div class="answer"><h3 class="who">{html.escape(student)} '
                          f'<small>({html.escape(gid)}, digest {digest(answer)}, {state})'
-                         f"</small></h3>{render_written_answer(answer)}</div>")
+                         f'</small></h3><div class="text">{render_written_answer(answer)}'
+                         "</div></div>")
     style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.4}"
              ".question{background:#eef;padding:.5em 1em}.answer{border-left:3px solid #ccd;"
-             "padding:0 1em;margin:1em 0}pre{background:#f6f6f6;padding:.5em}")
+             "padding:0 1em;margin:1em 0}pre{background:#f6f6f6;padding:.5em}"
+             ".who{background:#ccd;margin:0 0 .5em -1em;padding:.2em 1em;font-size:1.1em}"
+             ".text :is(h1,h2,h3,h4,h5,h6){font-size:1em}")
     page = (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Written answers: "
             f"{html.escape(assignment)}</title><style>{style}</style></head><body>"
             + "\n".join(parts) + "</body></html>")

@@ -13,7 +13,12 @@ import pytest
 from conftest import REPO, partial_submission
 
 from course_lib.cli import main
-from course_lib.grading.written_answers import WrittenScoresError, digest, read_scores
+from course_lib.grading.written_answers import (
+    WrittenScoresError,
+    digest,
+    read_scores,
+    write_page,
+)
 
 POINTS = {("01_activations", "q_saturation"): 2.0}
 HEADER = "student_id,notebook,grade_id,max_points,score,comment,answer_digest\n"
@@ -100,6 +105,21 @@ def test_no_digest_looks_like_a_number_to_a_spreadsheet():
     for answer in digits + answers[:50]:
         with pytest.raises(ValueError):
             float(digest(answer))
+
+
+def test_an_answer_cannot_pass_itself_off_as_another_students(tmp_path):
+    # ann's answer ends with a heading made to look like the start of ben's answer.
+    forged = ("Saturation is bad.\n\n### ben <small>(q_saturation, digest sha256:000000000000, "
+              "not scored yet)</small>\n\nSigmoid's slope is at most 1/4, so deep stacks of it "
+              "shrink gradients.")
+    key = ("01_activations", "q_saturation")
+    write_page(tmp_path / "written.html", "01_activations", {key: "Why does it saturate?"},
+               {"ann": {key: forged}, "ben": {key: "No idea."}}, {})
+    page = (tmp_path / "written.html").read_text()
+    assert page.count('<h3 class="who">') == 2
+    ann = page[page.index('<h3 class="who">ann'):page.index('<h3 class="who">ben')]
+    assert "<h3>ben &lt;small&gt;" in ann and 'class="text"' in ann
+    assert ".who{" in page and ".text :is(h1,h2,h3,h4,h5,h6){font-size:1em}" in page
 
 
 def _submission(folder, name, answer):
