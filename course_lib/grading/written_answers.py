@@ -233,7 +233,8 @@ def apply_scores(gradebook, assignment: str, student_id: str,
                  scores: dict[tuple, WrittenScore]) -> list[str]:
     """Record the scores and comments given to this student's answers in nbgrader's
     gradebook, where its totals and feedback pages find them. Returns notes for the row:
-    the answers whose text changed since they were scored (their old score is not used)."""
+    the answers whose text changed since they were scored (their old score is not used), and
+    the id the scores were found under when a spreadsheet had dropped its leading zeros."""
     notes, renamed = [], ""
     for (nb, gid), answer in answers.items():
         given = scores.get((student_id, nb, gid))
