@@ -103,11 +103,11 @@ def read_scores(path: Path, points: dict[tuple[str, str], float],
             f"{path}: no such file. Run `course grade` once without --written: it writes "
             "written.csv beside grades.csv, with a blank score column to fill in.")
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        content = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise WrittenScoresError(f"{path}: not UTF-8 text ({exc.reason}). Save it as CSV "
                                  "(UTF-8) from your spreadsheet and try again.") from None
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
+    reader = csv.DictReader(io.StringIO(content, newline=""), delimiter=_delimiter(content))
     missing = [c for c in ("student_id", "notebook", "grade_id", "score")
                if c not in (reader.fieldnames or [])]
     if missing:
